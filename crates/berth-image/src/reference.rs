@@ -1,0 +1,1 @@
+//! Docker-compatible image references.

@@ -13,3 +13,5 @@ pub mod layer;
 pub mod reference;
 
 pub use digest::{ChainId, DiffId, Digest, DigestError};
+pub mod config;
+pub mod store;

@@ -1,0 +1,84 @@
+//! The SQLite metadata database shared by every berth process on a store.
+//!
+//! WAL mode lets readers run while one writer commits; `busy_timeout` makes concurrent writers
+//! queue instead of failing. Writers use `BEGIN IMMEDIATE` so that a read-then-write transaction
+//! can never deadlock on lock upgrade.
+
+use std::path::Path;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::Result;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS layers (
+    chain_id   TEXT PRIMARY KEY,
+    diff_id    TEXT NOT NULL,
+    parent     TEXT REFERENCES layers(chain_id),
+    size       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS layer_blobs (
+    digest     TEXT PRIMARY KEY,
+    diff_id    TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS layer_blobs_by_diff ON layer_blobs(diff_id);
+CREATE TABLE IF NOT EXISTS images (
+    id              TEXT PRIMARY KEY,
+    config          BLOB NOT NULL,
+    top_layer       TEXT REFERENCES layers(chain_id),
+    manifest_digest TEXT,
+    parent          TEXT,
+    created         INTEGER NOT NULL,
+    size            INTEGER NOT NULL,
+    added           INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tags (
+    name     TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id)
+);
+CREATE INDEX IF NOT EXISTS tags_by_image ON tags(image_id);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name     TEXT NOT NULL,
+    image_id TEXT NOT NULL REFERENCES images(id),
+    PRIMARY KEY (name, image_id)
+);
+"#;
+
+/// A connection to the metadata database.
+pub struct Db {
+    conn: Connection,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        // NORMAL is durable against a killed process in WAL mode; only a power cut can lose the
+        // last transactions, and even then the database stays consistent.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        )?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < 1 {
+            let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+            tx.execute_batch(SCHEMA)?;
+            tx.execute_batch("PRAGMA user_version=1")?;
+            tx.commit()?;
+        }
+        Ok(Db { conn })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Starts a write transaction that holds the database write lock until commit.
+    pub fn write(&self) -> Result<Transaction<'_>> {
+        Ok(Transaction::new_unchecked(
+            &self.conn,
+            TransactionBehavior::Immediate,
+        )?)
+    }
+}

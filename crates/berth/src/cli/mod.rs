@@ -1,0 +1,270 @@
+//! The command tree: Docker's commands in both their short (`berth images`) and management
+//! (`berth image ls`) forms. Each verb's flags are one `Args` struct used by both forms.
+
+pub mod image;
+pub mod pending;
+pub mod system;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use image::*;
+pub use pending::Pending;
+pub use system::*;
+
+/// berth: a fast, daemonless, Docker-compatible container engine.
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Where images, containers and volumes are stored
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
+    pub root: PathBuf,
+    /// Where run-time state (sockets, pid files) lives
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_RUNROOT",
+        default_value = "/run/berth"
+    )]
+    pub runroot: PathBuf,
+    /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")
+    #[arg(short = 'l', long, global = true, default_value = "warn")]
+    pub log_level: String,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    // Management commands.
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Manage berth
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+
+    // Image commands.
+    /// Build an image from a Dockerfile
+    Build(Pending),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Download an image from a registry
+    Pull(Pending),
+    /// Upload an image to a registry
+    Push(Pending),
+    /// Log in to a registry
+    Login(Pending),
+    /// Log out from a registry
+    Logout(Pending),
+    /// Search a registry for images
+    Search(Pending),
+
+    // Container commands.
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(Pending),
+    /// Create a new image from a container's changes
+    Commit(Pending),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(Pending),
+    /// Create a new container
+    Create(Pending),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(Pending),
+    /// Execute a command in a running container
+    Exec(Pending),
+    /// Export a container's filesystem as a tar archive
+    Export(Pending),
+    /// Kill one or more running containers
+    Kill(Pending),
+    /// Fetch the logs of a container
+    Logs(Pending),
+    /// Pause all processes within one or more containers
+    Pause(Pending),
+    /// List port mappings or a specific mapping for the container
+    Port(Pending),
+    /// List containers
+    Ps(Pending),
+    /// Rename a container
+    Rename(Pending),
+    /// Restart one or more containers
+    Restart(Pending),
+    /// Remove one or more containers
+    Rm(Pending),
+    /// Create and run a new container from an image
+    Run(Pending),
+    /// Start one or more stopped containers
+    Start(Pending),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(Pending),
+    /// Stop one or more running containers
+    Stop(Pending),
+    /// Display the running processes of a container
+    Top(Pending),
+    /// Unpause all processes within one or more containers
+    Unpause(Pending),
+    /// Update configuration of one or more containers
+    Update(Pending),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(Pending),
+
+    // Everything else.
+    /// Get real time events from the server
+    Events(Pending),
+    /// Display system-wide information
+    Info(InfoArgs),
+    /// Return low-level information on berth objects
+    Inspect(InspectArgs),
+    /// Show the berth version information
+    Version(VersionArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Build an image from a Dockerfile
+    Build(Pending),
+    /// Remove build cache
+    Prune(Pending),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    Attach(Pending),
+    Commit(Pending),
+    Cp(Pending),
+    Create(Pending),
+    Diff(Pending),
+    Exec(Pending),
+    Export(Pending),
+    Inspect(Pending),
+    Kill(Pending),
+    Logs(Pending),
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(Pending),
+    Pause(Pending),
+    Port(Pending),
+    Prune(Pending),
+    Rename(Pending),
+    Restart(Pending),
+    #[command(visible_alias = "remove")]
+    Rm(Pending),
+    Run(Pending),
+    Start(Pending),
+    Stats(Pending),
+    Stop(Pending),
+    Top(Pending),
+    Unpause(Pending),
+    Update(Pending),
+    Wait(Pending),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(Pending),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Display detailed information on one or more images
+    Inspect(ImageInspectArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(Pending),
+    /// Upload an image to a registry
+    Push(Pending),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    Connect(Pending),
+    Create(Pending),
+    Disconnect(Pending),
+    Inspect(Pending),
+    #[command(visible_alias = "list")]
+    Ls(Pending),
+    Prune(Pending),
+    #[command(visible_alias = "remove")]
+    Rm(Pending),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    Create(Pending),
+    Inspect(Pending),
+    #[command(visible_alias = "list")]
+    Ls(Pending),
+    Prune(Pending),
+    #[command(visible_alias = "remove")]
+    Rm(Pending),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show berth disk usage
+    Df(DfArgs),
+    /// Get real time events from the server
+    Events(Pending),
+    /// Display system-wide information
+    Info(InfoArgs),
+    /// Remove unused data
+    Prune(Pending),
+}

@@ -13,5 +13,6 @@ pub mod layer;
 pub mod reference;
 
 pub use digest::{ChainId, DiffId, Digest, DigestError};
+pub use reference::{Reference, ReferenceError};
 pub mod config;
 pub mod store;

@@ -75,8 +75,8 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// Parses a familiar or normalized reference (Docker's `ParseNormalizedNamed`):
-    /// `busybox` becomes `docker.io/library/busybox` with no tag; see [`Reference::with_default_tag`].
+    /// Parses a familiar or normalized reference (Docker's `ParseNormalizedNamed`): `busybox`
+    /// becomes `docker.io/library/busybox` with no tag; see [`Reference::with_default_tag`].
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
         if is_hex_identifier(s) {
             return Err(ReferenceError::HexIdentifier {

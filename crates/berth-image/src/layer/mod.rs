@@ -8,8 +8,9 @@
 //! berth keeps each unpacked layer in its own directory and stacks them with overlayfs, which has
 //! its own whiteout form: a character device 0:0 named `NAME`, and the xattr
 //! `trusted.overlay.opaque=y` on an opaque directory. This module converts between the two:
-//! - [`unpack`]: tar → directory usable as an overlay lower dir. Tars are untrusted input, so every
-//!   path is resolved without ever leaving the destination (see `root.rs`).
+//! - [`unpack`]: tar → directory usable as an overlay lower dir. Tars are untrusted input, so
+//!   every path is resolved without ever leaving the destination (see `root.rs`);
+//!   [`unpack_with_diff_id`] also hashes the stream, on a second core.
 //! - [`pack_diff`]: overlay upper dir → layer tar (commit, build).
 //! - [`pack_dir`]: any directory → plain tar (export, build contexts).
 //! - [`changes`]: overlay upper dir → `docker diff` style list.
@@ -17,6 +18,7 @@
 
 mod changes;
 mod compression;
+mod hashing;
 mod pack;
 mod path;
 mod root;
@@ -32,9 +34,10 @@ use std::path::PathBuf;
 
 pub use changes::{changes, Change, ChangeKind};
 pub use compression::{decompressed, Compression};
+pub use hashing::TeeHasher;
 pub use pack::{pack_diff, pack_diff_with, pack_dir, PackOptions, Select};
 pub use root::SymlinkScope;
-pub use unpack::{unpack, UnpackOptions, UnpackStats};
+pub use unpack::{unpack, unpack_with_diff_id, UnpackOptions, UnpackStats};
 pub use whiteout::{OPAQUE_WHITEOUT, WHITEOUT_PREFIX};
 
 /// What went wrong while reading, writing or comparing a layer. Entry names are shown as they

@@ -219,7 +219,8 @@ impl<'a, W: Write> Packer<'a, W> {
                 self.out.header(&entry).map_err(write)?;
             }
             FileType::Socket | FileType::Unknown => {
-                tracing::debug!(path = %display_path(self.root, node.rel).display(), "not packing a socket");
+                let path = display_path(self.root, node.rel);
+                tracing::debug!(path = %path.display(), "sockets cannot be archived, skipping");
             }
             kind => {
                 if self.write_hardlink(node)? {
@@ -345,24 +346,23 @@ impl<W: Write> TarWriter<W> {
                 .unwrap_or(b"");
             let mut name = b"PaxHeaders.0/".to_vec();
             name.extend_from_slice(&base[..base.len().min(100 - name.len())]);
-            let header = ustar(
-                &name,
-                EntryType::XHeader,
-                0o644,
-                0,
-                0,
-                pax.len() as u64,
-                e.mtime,
-                b"",
-                (0, 0),
-            )?;
+            let header = ustar(&Entry {
+                name,
+                kind: EntryType::XHeader,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size: pax.len() as u64,
+                mtime: e.mtime,
+                link: b"",
+                dev: (0, 0),
+                xattrs: &[],
+            })?;
             self.out.write_all(header.as_bytes())?;
             self.out.write_all(&pax)?;
             self.pad(pax.len() as u64)?;
         }
-        let header = ustar(
-            &e.name, e.kind, e.mode, e.uid, e.gid, e.size, e.mtime, e.link, e.dev,
-        )?;
+        let header = ustar(e)?;
         self.out.write_all(header.as_bytes())
     }
 
@@ -381,34 +381,27 @@ impl<W: Write> TarWriter<W> {
     }
 }
 
-/// A USTAR header; names and link targets longer than the fields are cut here and carried in
-/// full by the preceding PAX record.
-#[allow(clippy::too_many_arguments)]
-fn ustar(
-    name: &[u8],
-    kind: EntryType,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: u64,
-    mtime: i64,
-    link: &[u8],
-    dev: (u32, u32),
-) -> io::Result<tar::Header> {
+/// The USTAR header of `e`; names and link targets longer than the fields are cut here and
+/// carried in full by the preceding PAX record.
+fn ustar(e: &Entry<'_>) -> io::Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
     let fields = h.as_old_mut();
-    fields.name[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
-    fields.linkname[..link.len().min(100)].copy_from_slice(&link[..link.len().min(100)]);
-    h.set_entry_type(kind);
-    h.set_mode(mode);
-    h.set_uid(uid.into());
-    h.set_gid(gid.into());
-    h.set_size(size);
+    let (name, link) = (
+        &e.name[..e.name.len().min(100)],
+        &e.link[..e.link.len().min(100)],
+    );
+    fields.name[..name.len()].copy_from_slice(name);
+    fields.linkname[..link.len()].copy_from_slice(link);
+    h.set_entry_type(e.kind);
+    h.set_mode(e.mode);
+    h.set_uid(e.uid.into());
+    h.set_gid(e.gid.into());
+    h.set_size(e.size);
     // Times before 1970 cannot be written in USTAR; they only occur on broken clocks.
-    h.set_mtime(mtime.max(0) as u64);
-    if matches!(kind, EntryType::Char | EntryType::Block) {
-        h.set_device_major(dev.0)?;
-        h.set_device_minor(dev.1)?;
+    h.set_mtime(e.mtime.max(0) as u64);
+    if matches!(e.kind, EntryType::Char | EntryType::Block) {
+        h.set_device_major(e.dev.0)?;
+        h.set_device_minor(e.dev.1)?;
     }
     h.set_cksum();
     Ok(h)

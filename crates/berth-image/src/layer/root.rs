@@ -97,8 +97,8 @@ impl Root {
 
     /// An fd of the directory at `rel` (a cleaned entry path, `""` for the root). Missing
     /// directories are created with mode 0755, as Docker does for parents a tar does not list,
-    /// when `create` is set. `entry` names the tar entry for error messages.
-    pub(crate) fn dir(&mut self, rel: &[u8], create: bool, entry: &str) -> Result<Rc<OwnedFd>> {
+    /// when `create` is set. `entry` is the tar entry's raw name, for error messages.
+    pub(crate) fn dir(&mut self, rel: &[u8], create: bool, entry: &[u8]) -> Result<Rc<OwnedFd>> {
         if rel.is_empty() {
             return Ok(self.fd.clone());
         }
@@ -144,7 +144,7 @@ impl Root {
         comp: &[u8],
         prefix: &[u8],
         create: bool,
-        entry: &str,
+        entry: &[u8],
     ) -> Result<OwnedFd> {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         match rustix::fs::openat(parent, comp, flags, Mode::empty()) {
@@ -180,7 +180,7 @@ impl Root {
             let parent = String::from_utf8_lossy(prefix).into_owned();
             match e {
                 Errno::XDEV => LayerError::SymlinkEscape {
-                    entry: entry.to_owned(),
+                    entry: String::from_utf8_lossy(entry).into_owned(),
                     parent,
                 },
                 Errno::NOENT if !create => LayerError::Io {
@@ -189,11 +189,11 @@ impl Root {
                     source: e.into(),
                 },
                 Errno::NOENT => LayerError::InvalidEntry {
-                    entry: entry.to_owned(),
+                    entry: String::from_utf8_lossy(entry).into_owned(),
                     problem: format!("parent directory {parent:?} is a dangling symlink"),
                 },
                 Errno::NOTDIR => LayerError::InvalidEntry {
-                    entry: entry.to_owned(),
+                    entry: String::from_utf8_lossy(entry).into_owned(),
                     problem: format!("parent {parent:?} is not a directory"),
                 },
                 e => LayerError::Io {

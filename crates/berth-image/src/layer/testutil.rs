@@ -8,8 +8,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use sha2::{Digest as _, Sha256};
-
 /// Builds a tar stream entry by entry from raw names.
 #[derive(Default)]
 pub(crate) struct RawTar(pub Vec<u8>);
@@ -156,7 +154,7 @@ fn describe_into(
             format!(
                 "file size={} sha={}",
                 data.len(),
-                &hex::encode(Sha256::digest(&data))[..16]
+                &crate::digest::Digest::of(&data).hex()[..16]
             )
         } else if ft.is_char_device() {
             format!(

@@ -4,8 +4,8 @@
 //! destination without following symlinks out of it (`root.rs`), the final component is always
 //! created with `O_EXCL`/`mknodat`/`symlinkat` so an existing symlink there is replaced, never
 //! written through, and hardlink targets are resolved the same way. Metadata follows Docker:
-//! ownership, mode (setuid/setgid/sticky included), xattrs from PAX `SCHILY.xattr.*`, mtime; directory mtimes
-//! are set last, after their contents stopped changing them.
+//! ownership, mode (setuid/setgid/sticky included), xattrs from PAX `SCHILY.xattr.*`, mtime;
+//! directory mtimes are set last, after their contents stopped changing them.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -16,10 +16,13 @@ use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid
 use rustix::io::Errno;
 use tar::EntryType;
 
+use crate::digest::DiffId;
+
+use super::hashing::TeeHasher;
 use super::path::EntryPath;
 use super::root::Root;
 use super::root::SymlinkScope;
-use super::sys::{self, XattrTarget};
+use super::sys::{self, XattrTarget, Xattrs};
 use super::whiteout::{
     is_overlay_xattr, OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX,
 };
@@ -87,13 +90,26 @@ pub fn unpack(reader: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<Un
     unpacker.finish()
 }
 
+/// [`unpack`], also returning the layer's DiffId: the sha256 of the whole uncompressed stream,
+/// computed on a second thread so that hashing overlaps with writing the files (see
+/// `hashing.rs`). This is what `import`, `load` and `pull` want.
+pub fn unpack_with_diff_id(
+    reader: impl Read,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<(UnpackStats, DiffId)> {
+    let mut tee = TeeHasher::new(reader);
+    let stats = unpack(&mut tee, dest, opts)?;
+    Ok((stats, DiffId(tee.finish())))
+}
+
 /// Ownership, permissions, times and xattrs of one entry.
 struct Meta {
     mode: u32,
     uid: u32,
     gid: u32,
     times: Timestamps,
-    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    xattrs: Xattrs,
 }
 
 struct Unpacker<'o> {
@@ -255,7 +271,7 @@ impl Unpacker<'_> {
 
     /// The parent directory of an entry, created if the tar did not list it.
     fn parent(&mut self, parent: &[u8], raw: &[u8]) -> Result<std::rc::Rc<OwnedFd>> {
-        self.root.dir(parent, true, &lossy(raw))
+        self.root.dir(parent, true, raw)
     }
 
     fn set_owner_mode_xattrs(
@@ -432,7 +448,7 @@ impl Unpacker<'_> {
             .ok_or_else(|| bad("is the layer root"))?;
         let target_dir = self
             .root
-            .dir(target_parent, false, &lossy(raw))
+            .dir(target_parent, false, raw)
             .map_err(|e| match e {
                 LayerError::SymlinkEscape { .. } => {
                     bad("resolves outside the layer root through a symlink")

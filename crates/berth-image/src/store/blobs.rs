@@ -48,6 +48,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Moves a fully written temporary file into place as the blob `digest` (already computed by
+    /// the caller while writing), after checking it against `expected` and syncing it.
+    pub(crate) fn adopt_blob(
+        &self,
+        tmp: &Path,
+        file: File,
+        digest: &Digest,
+        expected: Option<&Digest>,
+    ) -> Result<()> {
+        if let Some(expected) = expected {
+            if expected != digest {
+                return Err(StoreError::DigestMismatch {
+                    what: "blob".into(),
+                    expected: expected.to_string(),
+                    actual: digest.to_string(),
+                });
+            }
+        }
+        file.sync_data().map_err(io_err("sync", tmp))?;
+        let target = self.blob_path(digest);
+        fs::rename(tmp, &target).map_err(io_err("rename blob into", &target))
+    }
+}
+
 /// A blob being written; dropped without [`BlobWriter::commit`] it leaves nothing behind.
 pub struct BlobWriter<'s> {
     store: &'s Store,

@@ -5,14 +5,14 @@
 //! exactly once however it arrives.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, OptionalExtension};
 
 use super::{io_err, remove_any, Result, Store, StoreError};
-use crate::digest::{ChainId, DiffId, Digest, DigestReader};
-use crate::layer::{self, Compression, UnpackOptions};
+use crate::digest::{ChainId, DiffId, Digest};
+use crate::layer::{self, Compression, TeeHasher, UnpackOptions};
 
 /// What the caller knows about an incoming layer blob; known digests are verified.
 #[derive(Debug, Clone, Default)]
@@ -41,20 +41,6 @@ pub struct LayerInfo {
 pub const MEDIA_TYPE_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const MEDIA_TYPE_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-
-/// Copies everything read from `inner` into `sink` as it passes.
-struct TeeReader<R, W> {
-    inner: R,
-    sink: W,
-}
-
-impl<R: Read, W: Write> Read for TeeReader<R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sink.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
 
 impl Store {
     /// The directory of an unpacked layer.
@@ -118,39 +104,43 @@ impl Store {
         blob: impl Read,
         source: &LayerSource,
     ) -> Result<LayerInfo> {
-        let mut blob_writer = self.blob_writer()?;
-        let mut tee = TeeReader {
-            inner: blob,
-            sink: &mut blob_writer,
-        };
-        let head = read_head(&mut tee).map_err(io_err("read layer", Path::new("<stream>")))?;
+        let blob_tmp = self.temp_path("blob");
+        let blob_file = fs::File::create(&blob_tmp).map_err(io_err("create", &blob_tmp))?;
+        let _blob_guard = TempFile(blob_tmp.clone());
+        // The blob is written and hashed on a second core while this one unpacks.
+        let mut blob = TeeHasher::with_sink(blob, blob_file);
+        let head = read_head(&mut blob).map_err(io_err("read layer", Path::new("<stream>")))?;
         let compression = Compression::detect(&head);
 
         let tmp = self.temp_path("layer");
         fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
         let guard = TempDir(tmp.clone());
 
-        let whole = io::Cursor::new(head).chain(&mut tee);
+        let options = UnpackOptions::default();
+        let mut whole = io::Cursor::new(head).chain(&mut blob);
         let (stats, tar_digest) = if compression == Compression::None {
             // An uncompressed blob is its own tar: one hash serves as both digests.
-            let mut whole = whole;
-            let stats = layer::unpack(&mut whole, &tmp, &UnpackOptions::default())?;
-            io::copy(&mut whole, &mut io::sink()).map_err(io_err("read layer", &tmp))?;
-            (stats, None)
+            (layer::unpack(&mut whole, &tmp, &options)?, None)
         } else {
-            let decoder = layer::decompressed(whole).map_err(io_err("decompress layer", &tmp))?;
-            let mut tar = DigestReader::new(decoder);
-            let stats = layer::unpack(&mut tar, &tmp, &UnpackOptions::default())?;
-            io::copy(&mut tar, &mut io::sink()).map_err(io_err("decompress layer", &tmp))?;
-            let (_, digest, _) = tar.finish();
-            (stats, Some(digest))
+            let decoder =
+                layer::decompressed(&mut whole).map_err(io_err("decompress layer", &tmp))?;
+            let (stats, diff_id) = layer::unpack_with_diff_id(decoder, &tmp, &options)?;
+            (stats, Some(diff_id.0))
         };
-        // Whatever follows the compressed stream is still part of the blob and its digest.
-        io::copy(&mut tee, &mut io::sink()).map_err(io_err("read layer", &tmp))?;
-        drop(tee);
-
-        let blob_size = blob_writer.written();
-        let blob_digest = blob_writer.commit(source.blob_digest.as_ref())?;
+        // Whatever follows the tar or the compressed stream is still part of the blob.
+        io::copy(&mut whole, &mut io::sink()).map_err(io_err("read layer", &tmp))?;
+        let (blob_digest, blob_file) = blob.finish_with_sink();
+        let blob_file = blob_file.map_err(io_err("write blob", &blob_tmp))?;
+        let blob_size = blob_file
+            .metadata()
+            .map_err(io_err("stat", &blob_tmp))?
+            .len();
+        self.adopt_blob(
+            &blob_tmp,
+            blob_file,
+            &blob_digest,
+            source.blob_digest.as_ref(),
+        )?;
         let diff_id = DiffId(tar_digest.unwrap_or_else(|| blob_digest.clone()));
         if let Some(expected) = &source.diff_id {
             if *expected != diff_id {
@@ -343,6 +333,15 @@ fn sync_filesystem(path: &std::path::Path) -> Result<()> {
         path: path.to_path_buf(),
         source: e.into(),
     })
+}
+
+/// Removes an unfinished blob file unless it was renamed into place.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 /// Removes an unfinished layer directory unless it was renamed into place.

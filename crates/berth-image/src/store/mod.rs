@@ -15,6 +15,7 @@
 //! by the next writer that holds the database's write lock.
 
 mod blobs;
+mod build_layers;
 mod db;
 mod images;
 mod layers;

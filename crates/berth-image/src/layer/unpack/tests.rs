@@ -630,8 +630,24 @@ fn pax_times_parse() {
     assert!(parse_pax_time(b"x").is_none());
 }
 
+/// CPU time (user + system) used by this process so far, from `/proc/self/stat`: under a loaded
+/// machine wall time says little, CPU time still tells what the work costs.
+fn process_cpu() -> std::time::Duration {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // After the command name: state is field 3, utime and stime are fields 14 and 15.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    std::time::Duration::from_millis(ticks * 10)
+}
+
 /// Times unpacking a large tar, alone and with the DiffId computed on the way as import does.
-/// `BERTH_BENCH_TAR` names the tar (default: the Debian rootfs from `bench-inputs.sh`).
+/// `BERTH_BENCH_TAR` names the tar (default: the Debian rootfs from `bench-inputs.sh`),
+/// `BERTH_BENCH_DEST` the directory to unpack under (default: the temp dir).
 /// Run with `cargo test --release -p berth-image --lib bench_unpack -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -648,36 +664,95 @@ fn bench_unpack() {
     let open = || fs::File::open(&tar).unwrap();
     // Warm the page cache so every run measures the same thing.
     io::copy(&mut open(), &mut io::sink()).unwrap();
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), process_cpu());
     let (_, digest, _) = {
         let mut r = DigestReader::new(open());
         io::copy(&mut r, &mut io::sink()).unwrap();
         r.finish()
     };
-    eprintln!("sha256 only: {:?} ({digest})", t.elapsed());
+    eprintln!(
+        "sha256 alone: wall {:?}, cpu {:?}",
+        t.elapsed(),
+        process_cpu() - cpu
+    );
     for round in 0..3 {
-        for hashed in [false, true] {
-            let dest = tempfile::tempdir().unwrap();
-            let t = Instant::now();
-            let stats = if hashed {
-                let mut r = DigestReader::new(open());
-                let stats = unpack(&mut r, dest.path(), &UnpackOptions::default()).unwrap();
-                assert_eq!(r.finish().1, digest);
-                stats
-            } else {
-                unpack(open(), dest.path(), &UnpackOptions::default()).unwrap()
+        for mode in [
+            "",
+            " + inline sha256",
+            " + sha256 on a 2nd thread (unpack_with_diff_id)",
+        ] {
+            let dest = match std::env::var_os("BERTH_BENCH_DEST") {
+                Some(parent) => tempfile::tempdir_in(parent).unwrap(),
+                None => tempfile::tempdir().unwrap(),
             };
-            let took = t.elapsed();
+            let (t, cpu) = (Instant::now(), process_cpu());
+            let stats = match mode {
+                "" => unpack(open(), dest.path(), &UnpackOptions::default()).unwrap(),
+                " + inline sha256" => {
+                    let mut r = DigestReader::new(open());
+                    let stats = unpack(&mut r, dest.path(), &UnpackOptions::default()).unwrap();
+                    assert_eq!(r.finish().1, digest);
+                    stats
+                }
+                _ => {
+                    let opts = UnpackOptions::default();
+                    let (stats, diff_id) = unpack_with_diff_id(open(), dest.path(), &opts).unwrap();
+                    assert_eq!(diff_id.0, digest);
+                    stats
+                }
+            };
             eprintln!(
-                "round {round} unpack{}: {took:?} for {} MB tar, {} entries, {} MB of files",
-                if hashed { " + sha256" } else { "" },
+                "round {round} unpack{mode}: wall {:?}, cpu {:?} for a {} MB tar ({} entries, \
+                 {} MB of file data)",
+                t.elapsed(),
+                process_cpu() - cpu,
                 size / 1_000_000,
                 stats.entries,
                 stats.bytes / 1_000_000
             );
-            let t = Instant::now();
-            drop(dest);
-            eprintln!("  (removing the tree: {:?})", t.elapsed());
         }
+    }
+}
+
+/// Times packing the unpacked tree back into a tar (what `commit` of a fresh container with
+/// everything changed, or `export`, costs). Same variables as [`bench_unpack`].
+#[test]
+#[ignore]
+fn bench_pack() {
+    use crate::layer::{pack_dir, PackOptions};
+    use std::time::Instant;
+
+    let tar = std::env::var("BERTH_BENCH_TAR")
+        .unwrap_or_else(|_| "/tmp/anchors/inputs/debian-rootfs.tar".to_owned());
+    let Ok(file) = fs::File::open(&tar) else {
+        eprintln!("skipping: {tar} not found");
+        return;
+    };
+    let dest = match std::env::var_os("BERTH_BENCH_DEST") {
+        Some(parent) => tempfile::tempdir_in(parent).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    unpack(file, dest.path(), &UnpackOptions::default()).unwrap();
+    for round in 0..3 {
+        let mut out = Counting(io::sink(), 0);
+        let (t, cpu) = (Instant::now(), process_cpu());
+        pack_dir(dest.path(), &mut out, &PackOptions::default()).unwrap();
+        eprintln!(
+            "round {round} pack_dir: wall {:?}, cpu {:?}, {} MB of tar",
+            t.elapsed(),
+            process_cpu() - cpu,
+            out.1 / 1_000_000
+        );
+    }
+}
+
+impl<W: io::Write> io::Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1 += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
 }

@@ -8,13 +8,16 @@ use crate::engines::Engine;
 pub type Samples = Vec<(&'static str, Vec<f64>)>;
 type Scenario = fn(&[Engine], &Path, usize) -> anyhow::Result<Samples>;
 
-pub const ALL: &[&str] = &["import", "images", "inspect"];
+pub const ALL: &[&str] = &["import", "images", "inspect", "pull", "push", "build"];
 
 pub fn by_name(name: &str) -> Option<Scenario> {
     Some(match name {
         "import" => import,
         "images" => images,
         "inspect" => inspect,
+        "pull" => pull,
+        "push" => push,
+        "build" => build,
         _ => return None,
     })
 }
@@ -126,4 +129,197 @@ fn inspect(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Sam
         out.push((engine.name, samples));
     }
     Ok(out)
+}
+
+/// The anchor registry (`../shared/anchors/start.sh registry`), by the name every engine treats
+/// as insecure (podman is configured for `localhost:5000`).
+const REGISTRY: &str = "localhost:5000";
+
+fn registry_running() -> anyhow::Result<()> {
+    let ok = std::process::Command::new("curl")
+        .args(["-fs", "http://127.0.0.1:5000/v2/"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    anyhow::ensure!(
+        ok,
+        "no registry on 127.0.0.1:5000: run ../shared/anchors/start.sh registry"
+    );
+    Ok(())
+}
+
+/// Unlinks a repository's blobs (layers and config) so the next push of the same content to it
+/// uploads everything again (and cannot mount it from there).
+fn forget_repository(repo: &str, tag: &str) {
+    let accept = "Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+    let url = format!("http://127.0.0.1:5000/v2/{repo}/manifests/{tag}");
+    let Ok(out) = std::process::Command::new("curl")
+        .args(["-fs", "-H", accept, &url])
+        .output()
+    else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    for part in text.split("\"digest\"").skip(1) {
+        let Some(digest) = part.split('"').nth(1) else {
+            continue;
+        };
+        let blob = format!("http://127.0.0.1:5000/v2/{repo}/blobs/{digest}");
+        let _ = std::process::Command::new("curl")
+            .args(["-fs", "-X", "DELETE", &blob])
+            .output();
+    }
+}
+
+fn remove_image(engine: &Engine, name: &str) {
+    let _ = engine.command().args(["rmi", "-f", name]).status();
+    if engine.is_berth() {
+        let _ = engine
+            .command()
+            .args(["image", "prune", "-a", "-f"])
+            .status();
+    }
+}
+
+/// `push` of the imported Debian rootfs (one 206 MB layer, compressed to gzip on the way, as
+/// every engine does for an uncompressed layer) to a repository that has none of its blobs.
+fn push(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
+    registry_running()?;
+    let tar = inputs.join("debian-rootfs.tar");
+    anyhow::ensure!(
+        tar.exists(),
+        "{} missing: run ../shared/anchors/bench-inputs.sh",
+        tar.display()
+    );
+    let tar = tar.display().to_string();
+    let mut out = Vec::new();
+    for engine in engines {
+        let mut samples = Vec::new();
+        for i in 0..runs {
+            let repo = format!("bench/push-{}-{}-{i}", engine.name, std::process::id());
+            let name = format!("{REGISTRY}/{repo}:1");
+            // A fresh import each time, so no engine can reuse a compressed blob from a previous run.
+            remove_image(engine, &name);
+            engine.run(&["import", &tar, &name])?;
+            samples.push(time(|| engine.run(&["push", &name]).map(drop))?);
+            forget_repository(&repo, "1");
+            remove_image(engine, &name);
+        }
+        out.push((engine.name, samples));
+    }
+    Ok(out)
+}
+
+/// `pull` of the Debian image (one gzip layer of ≈93 MB) from the local registry into a store
+/// that does not have it.
+fn pull(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
+    registry_running()?;
+    let tar = inputs.join("debian-rootfs.tar");
+    anyhow::ensure!(
+        tar.exists(),
+        "{} missing: run ../shared/anchors/bench-inputs.sh",
+        tar.display()
+    );
+    let name = format!("{REGISTRY}/bench/debian:pull");
+    // The image to pull: pushed once by Docker when it runs (the reference figures' image), else
+    // by berth.
+    let pusher = engines
+        .iter()
+        .find(|e| e.name == "docker")
+        .unwrap_or(&engines[0]);
+    pusher.run(&["import", &tar.display().to_string(), &name])?;
+    pusher.run(&["push", &name])?;
+    let mut out = Vec::new();
+    for engine in engines {
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            remove_image(engine, &name);
+            samples.push(time(|| engine.run(&["pull", &name]).map(drop))?);
+        }
+        remove_image(engine, &name);
+        out.push((engine.name, samples));
+    }
+    Ok(out)
+}
+
+/// `build` of the 7-step Dockerfile over the 24 MB, 2,000-file context (`build-ctx`), FROM the
+/// imported debootstrap image. Three figures: cold (no cache), nothing changed, and one source
+/// file changed (a line appended to `src/m3/f3.txt`). The first two are reported here; the
+/// returned samples are the third.
+fn build(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
+    let ctx_src = inputs.join("build-ctx");
+    let tar = inputs.join("debian-rootfs.tar");
+    anyhow::ensure!(
+        ctx_src.join("Dockerfile").exists() && tar.exists(),
+        "{} missing: run ../shared/anchors/bench-inputs.sh",
+        ctx_src.display()
+    );
+    let work = tempfile::tempdir()?;
+    let ctx = work.path().join("ctx");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&ctx_src)
+        .arg(&ctx)
+        .status()?;
+    anyhow::ensure!(copied.success(), "cannot copy {}", ctx_src.display());
+    let ctx_s = ctx.display().to_string();
+    let changed_file = ctx.join("src/m3/f3.txt");
+    let tag = "bench-build:latest";
+    let (mut cold, mut warm, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+    for engine in engines {
+        if engine
+            .run(&["images", "-q", "debian:bookworm"])?
+            .trim()
+            .is_empty()
+        {
+            engine.run(&["import", &tar.display().to_string(), "debian:bookworm"])?;
+        }
+        let build = |extra: &[&str]| -> anyhow::Result<()> {
+            let mut cmd = engine.command();
+            cmd.env("DOCKER_BUILDKIT", "1").arg("build").args(extra);
+            cmd.args(["-t", tag, &ctx_s]);
+            let out = cmd.output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "{} build failed: {}",
+                engine.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(())
+        };
+        let (mut c, mut w, mut ch) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let _ = engine.command().args(["rmi", "-f", tag]).status();
+            match engine.name {
+                "podman" => {}
+                _ => {
+                    let _ = engine
+                        .command()
+                        .args(["builder", "prune", "-a", "-f"])
+                        .status();
+                }
+            }
+            let cold_args: &[&str] = if engine.name == "podman" {
+                &["--no-cache"]
+            } else {
+                &[]
+            };
+            c.push(time(|| build(cold_args))?);
+            w.push(time(|| build(&[]))?);
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&changed_file)?;
+            std::io::Write::write_all(&mut f, b"one more line\n")?;
+            drop(f);
+            ch.push(time(|| build(&[]))?);
+        }
+        let _ = engine.command().args(["rmi", "-f", tag]).status();
+        cold.push((engine.name, c));
+        warm.push((engine.name, w));
+        changed.push((engine.name, ch));
+    }
+    report("build (cold)", cold);
+    report("build (nothing changed)", warm);
+    println!("(next: build, one source file changed)");
+    Ok(changed)
 }

@@ -3,4 +3,8 @@
 mod archive;
 mod cli;
 mod images;
+mod registry;
+mod registry_auth;
+mod registry_faults;
+mod registry_platform;
 mod store;

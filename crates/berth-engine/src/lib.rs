@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod image;
+pub mod registry;
 pub mod system;
 
 use std::path::{Path, PathBuf};

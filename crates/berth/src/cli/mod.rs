@@ -3,6 +3,7 @@
 
 pub mod image;
 pub mod pending;
+pub mod registry;
 pub mod system;
 
 use std::path::PathBuf;
@@ -95,15 +96,15 @@ pub enum Command {
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
     /// Download an image from a registry
-    Pull(Pending),
+    Pull(registry::PullArgs),
     /// Upload an image to a registry
-    Push(Pending),
+    Push(registry::PushArgs),
     /// Log in to a registry
-    Login(Pending),
+    Login(registry::LoginArgs),
     /// Log out from a registry
-    Logout(Pending),
+    Logout(registry::LogoutArgs),
     /// Search a registry for images
-    Search(Pending),
+    Search(registry::SearchArgs),
 
     // Container commands.
     /// Attach local standard input, output, and error streams to a running container
@@ -221,9 +222,9 @@ pub enum ImageCommand {
     /// Remove unused images
     Prune(ImagePruneArgs),
     /// Download an image from a registry
-    Pull(Pending),
+    Pull(registry::PullArgs),
     /// Upload an image to a registry
-    Push(Pending),
+    Push(registry::PushArgs),
     /// Remove one or more images
     #[command(visible_alias = "remove")]
     Rm(RmiArgs),

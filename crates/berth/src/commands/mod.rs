@@ -2,6 +2,7 @@
 //! plus the printing Docker users expect.
 
 mod image;
+mod registry;
 mod system;
 
 use std::process::ExitCode;
@@ -64,11 +65,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Build(_) | Command::Image(ImageCommand::Build(_)) => not_implemented("build"),
         Command::Builder(BuilderCommand::Build(_)) => not_implemented("builder build"),
         Command::Builder(BuilderCommand::Prune(_)) => not_implemented("builder prune"),
-        Command::Pull(_) | Command::Image(ImageCommand::Pull(_)) => not_implemented("pull"),
-        Command::Push(_) | Command::Image(ImageCommand::Push(_)) => not_implemented("push"),
-        Command::Login(_) => not_implemented("login"),
-        Command::Logout(_) => not_implemented("logout"),
-        Command::Search(_) => not_implemented("search"),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(&open(g)?, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(&open(g)?, a),
+        Command::Login(a) => registry::login(&open(g)?, a),
+        Command::Logout(a) => registry::logout(&open(g)?, a),
+        Command::Search(a) => registry::search(&open(g)?, a),
         Command::Container(c) => not_implemented(&format!("container {}", container_verb(&c))),
         Command::Network(c) => not_implemented(&format!("network {}", network_verb(&c))),
         Command::Volume(c) => not_implemented(&format!("volume {}", volume_verb(&c))),

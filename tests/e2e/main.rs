@@ -2,7 +2,9 @@
 
 mod archive;
 mod cli;
+mod containers;
 mod images;
+mod lifecycle;
 mod registry;
 mod registry_auth;
 mod registry_faults;

@@ -251,6 +251,28 @@ pub fn write_busybox_tar(path: &Path, extra: &[(&str, &str)]) {
 impl Drop for Berth {
     /// Whatever a test did, nothing may stay mounted under its directory.
     fn drop(&mut self) {
+        // Containers first: `rm -f` kills them, their monitors, cgroups and run state.
+        if self.root().join("berth.db").exists() {
+            let ids = self
+                .command(["ps", "-aq", "--no-trunc"])
+                .stderr(Stdio::null())
+                .output();
+            if let Ok(ids) = ids {
+                let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                if !ids.is_empty() {
+                    let mut args = vec!["rm".to_string(), "-f".to_string()];
+                    args.extend(ids);
+                    let _ = self
+                        .command(args)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
+        }
         let dir = self.dir.path().to_string_lossy().into_owned();
         if let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") {
             let mut points: Vec<&str> = mountinfo

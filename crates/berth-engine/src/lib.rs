@@ -3,8 +3,10 @@
 //! Where to start reading: [`Engine`] opens the store; [`image`] holds the image operations
 //! (import, list, inspect, history, tag, remove, prune, save, load).
 
+pub mod container;
 pub mod error;
 pub mod image;
+pub mod monitor;
 pub mod registry;
 pub mod system;
 
@@ -24,6 +26,7 @@ impl Engine {
     /// Opens the store at `root` (created if missing), with run-time state under `runroot`.
     pub fn open(root: &Path, runroot: &Path) -> Result<Engine> {
         let store = Store::open(root)?;
+        container::state::ensure_schema(store.db().conn())?;
         Ok(Engine {
             store,
             runroot: runroot.to_path_buf(),

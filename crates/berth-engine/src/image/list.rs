@@ -186,7 +186,9 @@ fn rows_of(image: &ImageRecord) -> Vec<ImageRow> {
 /// Docker's `path.Match` does.
 fn reference_matches(pattern: &str, row: &ImageRow) -> bool {
     let full = format!("{}:{}", row.repository, row.tag);
-    if pattern.contains(':') || pattern.contains('@') {
+    // A `:` names a tag only after the last `/`; before it, it is a registry port.
+    let last = pattern.rsplit('/').next().unwrap_or(pattern);
+    if last.contains(':') || pattern.contains('@') {
         glob_match(pattern, &full)
     } else {
         glob_match(pattern, &row.repository)
@@ -247,5 +249,20 @@ mod tests {
         assert!(glob_match("b?sybox", "busybox"));
         assert!(glob_match("[a-c]usybox", "busybox"));
         assert!(!glob_match("busy", "busybox"));
+    }
+
+    #[test]
+    fn a_registry_port_is_not_a_tag() {
+        let row = super::ImageRow {
+            id: berth_image::Digest::of(b""),
+            repository: "127.0.0.1:5000/team/app".into(),
+            tag: "1".into(),
+            digest: "<none>".into(),
+            created: 0,
+            size: 0,
+        };
+        assert!(super::reference_matches("127.0.0.1:5000/team/app", &row));
+        assert!(super::reference_matches("127.0.0.1:5000/team/app:1", &row));
+        assert!(!super::reference_matches("127.0.0.1:5000/team/app:2", &row));
     }
 }

@@ -1,6 +1,7 @@
 //! The command tree: Docker's commands in both their short (`berth images`) and management
 //! (`berth image ls`) forms. Each verb's flags are one `Args` struct used by both forms.
 
+pub mod container;
 pub mod image;
 pub mod pending;
 pub mod registry;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use container::*;
 pub use image::*;
 pub use pending::Pending;
 pub use system::*;
@@ -49,7 +51,7 @@ pub struct GlobalArgs {
     )]
     pub runroot: PathBuf,
     /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")
-    #[arg(short = 'l', long, global = true, default_value = "warn")]
+    #[arg(short = 'l', long, default_value = "warn")]
     pub log_level: String,
     /// Print version information and quit
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
@@ -108,51 +110,53 @@ pub enum Command {
 
     // Container commands.
     /// Attach local standard input, output, and error streams to a running container
-    Attach(Pending),
+    Attach(AttachArgs),
     /// Create a new image from a container's changes
-    Commit(Pending),
+    Commit(CommitArgs),
     /// Copy files/folders between a container and the local filesystem
-    Cp(Pending),
+    Cp(CpArgs),
     /// Create a new container
-    Create(Pending),
+    #[command(disable_help_flag = true)]
+    Create(CreateArgs),
     /// Inspect changes to files or directories on a container's filesystem
-    Diff(Pending),
+    Diff(DiffArgs),
     /// Execute a command in a running container
-    Exec(Pending),
+    Exec(ExecArgs),
     /// Export a container's filesystem as a tar archive
-    Export(Pending),
+    Export(ExportArgs),
     /// Kill one or more running containers
-    Kill(Pending),
+    Kill(KillArgs),
     /// Fetch the logs of a container
-    Logs(Pending),
+    Logs(LogsArgs),
     /// Pause all processes within one or more containers
-    Pause(Pending),
+    Pause(ContainersArgs),
     /// List port mappings or a specific mapping for the container
-    Port(Pending),
+    Port(PortArgs),
     /// List containers
-    Ps(Pending),
+    Ps(PsArgs),
     /// Rename a container
-    Rename(Pending),
+    Rename(RenameArgs),
     /// Restart one or more containers
-    Restart(Pending),
+    Restart(StopArgs),
     /// Remove one or more containers
-    Rm(Pending),
+    Rm(RmArgs),
     /// Create and run a new container from an image
-    Run(Pending),
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
     /// Start one or more stopped containers
-    Start(Pending),
+    Start(StartArgs),
     /// Display a live stream of container(s) resource usage statistics
-    Stats(Pending),
+    Stats(StatsArgs),
     /// Stop one or more running containers
-    Stop(Pending),
+    Stop(StopArgs),
     /// Display the running processes of a container
-    Top(Pending),
+    Top(TopArgs),
     /// Unpause all processes within one or more containers
-    Unpause(Pending),
+    Unpause(ContainersArgs),
     /// Update configuration of one or more containers
     Update(Pending),
     /// Block until one or more containers stop, then print their exit codes
-    Wait(Pending),
+    Wait(ContainersArgs),
 
     // Everything else.
     /// Get real time events from the server
@@ -161,6 +165,9 @@ pub enum Command {
     Info(InfoArgs),
     /// Return low-level information on berth objects
     Inspect(InspectArgs),
+    /// The per-container monitor process (internal)
+    #[command(hide = true)]
+    Monitor(MonitorArgs),
     /// Show the berth version information
     Version(VersionArgs),
 }
@@ -175,33 +182,60 @@ pub enum BuilderCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
-    Attach(Pending),
-    Commit(Pending),
-    Cp(Pending),
-    Create(Pending),
-    Diff(Pending),
-    Exec(Pending),
-    Export(Pending),
-    Inspect(Pending),
-    Kill(Pending),
-    Logs(Pending),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(CreateArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Display detailed information on one or more containers
+    Inspect(ContainerInspectArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// List containers
     #[command(visible_aliases = ["list", "ps"])]
-    Ls(Pending),
-    Pause(Pending),
-    Port(Pending),
-    Prune(Pending),
-    Rename(Pending),
-    Restart(Pending),
+    Ls(PsArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Remove all stopped containers
+    Prune(ContainerPruneArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Remove one or more containers
     #[command(visible_alias = "remove")]
-    Rm(Pending),
-    Run(Pending),
-    Start(Pending),
-    Stats(Pending),
-    Stop(Pending),
-    Top(Pending),
-    Unpause(Pending),
+    Rm(RmArgs),
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Update configuration of one or more containers
     Update(Pending),
-    Wait(Pending),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! One module per group of verbs; each command is a thin wrapper around an engine operation
 //! plus the printing Docker users expect.
 
+mod container;
 mod image;
 mod registry;
 mod system;
@@ -56,7 +57,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Image(ImageCommand::Prune(a)) => image::prune(&open(g)?, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => image::save(&open(g)?, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(&open(g)?, a),
-        Command::Inspect(a) => system::inspect(&open(g)?, a),
+        Command::Inspect(a) => container::inspect_any(&open(g)?, a),
         Command::Version(a) => system::version(g, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&open(g)?, a),
         Command::System(SystemCommand::Df(a)) => system::df(&open(g)?, a),
@@ -70,41 +71,74 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Login(a) => registry::login(&open(g)?, a),
         Command::Logout(a) => registry::logout(&open(g)?, a),
         Command::Search(a) => registry::search(&open(g)?, a),
-        Command::Container(c) => not_implemented(&format!("container {}", container_verb(&c))),
+        Command::Container(ContainerCommand::Update(_)) => not_implemented("container update"),
         Command::Network(c) => not_implemented(&format!("network {}", network_verb(&c))),
         Command::Volume(c) => not_implemented(&format!("volume {}", volume_verb(&c))),
-        Command::Attach(_) => not_implemented("attach"),
-        Command::Commit(_) => not_implemented("commit"),
-        Command::Cp(_) => not_implemented("cp"),
-        Command::Create(_) => not_implemented("create"),
-        Command::Diff(_) => not_implemented("diff"),
-        Command::Exec(_) => not_implemented("exec"),
-        Command::Export(_) => not_implemented("export"),
-        Command::Kill(_) => not_implemented("kill"),
-        Command::Logs(_) => not_implemented("logs"),
-        Command::Pause(_) => not_implemented("pause"),
-        Command::Port(_) => not_implemented("port"),
-        Command::Ps(_) => not_implemented("ps"),
-        Command::Rename(_) => not_implemented("rename"),
-        Command::Restart(_) => not_implemented("restart"),
-        Command::Rm(_) => not_implemented("rm"),
-        Command::Run(_) => not_implemented("run"),
-        Command::Start(_) => not_implemented("start"),
-        Command::Stats(_) => not_implemented("stats"),
-        Command::Stop(_) => not_implemented("stop"),
-        Command::Top(_) => not_implemented("top"),
-        Command::Unpause(_) => not_implemented("unpause"),
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            container::attach(&open(g)?, a)
+        }
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            container::commit(&open(g)?, a)
+        }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => container::cp(&open(g)?, a),
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            container::create(&open(g)?, a)
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            container::diff(&open(g)?, a)
+        }
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => {
+            container::exec(&open(g)?, a)
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            container::export(&open(g)?, a)
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            container::kill(&open(g)?, a)
+        }
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+            container::logs(&open(g)?, a)
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            container::pause(&open(g)?, a)
+        }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            container::port(&open(g)?, a)
+        }
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => container::ps(&open(g)?, a),
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            container::rename(&open(g)?, a)
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            container::restart(&open(g)?, a)
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => container::rm(&open(g)?, a),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            container::run(&open(g)?, a)
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            container::start(&open(g)?, a)
+        }
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            container::stats(&open(g)?, a)
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            container::stop(&open(g)?, a)
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            container::top(&open(g)?, a)
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            container::unpause(&open(g)?, a)
+        }
         Command::Update(_) => not_implemented("update"),
-        Command::Wait(_) => not_implemented("wait"),
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            container::wait(&open(g)?, a)
+        }
+        Command::Container(ContainerCommand::Inspect(a)) => container::inspect(&open(g)?, a),
+        Command::Container(ContainerCommand::Prune(a)) => container::prune(&open(g)?, a),
+        Command::Monitor(a) => container::monitor(g, a),
     }
-}
-
-fn container_verb(c: &ContainerCommand) -> String {
-    format!("{c:?}")
-        .split('(')
-        .next()
-        .unwrap_or("")
-        .to_lowercase()
 }
 
 fn network_verb(c: &NetworkCommand) -> String {

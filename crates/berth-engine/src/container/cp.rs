@@ -1,0 +1,398 @@
+//! `cp`: files between a container and the host, with Docker's naming rules.
+//!
+//! Every path inside the container is resolved with `openat2(RESOLVE_IN_ROOT)` from a
+//! descriptor of the container's root, and everything below it is reached with `*at` calls
+//! and `O_NOFOLLOW` from directory descriptors: a symlink crafted inside the container
+//! (`/x -> /`, `/x -> ../../..`) resolves inside the container and can never make `cp` read or
+//! write outside it.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use super::rootfs::merged_root;
+use crate::{Engine, EngineError, Result};
+
+/// `cp -a -L`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// Keep the source's uid/gid (otherwise copies into a container belong to root).
+    pub archive: bool,
+    /// Follow a symlink named as the source.
+    pub follow_link: bool,
+}
+
+fn io_err<'a>(action: &'static str, path: &'a str) -> impl FnOnce(io::Error) -> EngineError + 'a {
+    move |source| EngineError::Io {
+        action,
+        path: path.to_string(),
+        source,
+    }
+}
+
+fn errno<'a>(action: &'static str, path: &'a str) -> impl FnOnce(Errno) -> EngineError + 'a {
+    move |e| EngineError::Io {
+        action,
+        path: path.to_string(),
+        source: e.into(),
+    }
+}
+
+/// Resolves `path` inside the root `root_fd` (never leaving it).
+fn open_in_root(root: BorrowedFd<'_>, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    rustix::fs::openat2(
+        root,
+        rel,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// Splits `a/b/c` into (`a/b`, `c`); `/` has no name.
+fn split(path: &str) -> (String, String) {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rsplit_once('/') {
+        Some((parent, name)) => (
+            if parent.is_empty() {
+                "/".into()
+            } else {
+                parent.into()
+            },
+            name.into(),
+        ),
+        None => (".".into(), trimmed.into()),
+    }
+}
+
+impl Engine {
+    /// `cp CONTAINER:SRC DEST`.
+    pub fn copy_from_container(
+        &self,
+        name_or_id: &str,
+        src: &str,
+        dest: &Path,
+        opts: &CopyOptions,
+    ) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let root = merged_root(self, &c)?;
+        let root_fd = rustix::fs::open(
+            &root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno("open", &c.id))?;
+        let contents_only = src.ends_with("/.");
+        let src_clean = src.trim_end_matches("/.");
+        let flags = if opts.follow_link || src.ends_with('/') {
+            OFlags::PATH
+        } else {
+            OFlags::PATH | OFlags::NOFOLLOW
+        };
+        let fd = open_in_root(root_fd.as_fd(), src_clean, flags).map_err(|e| {
+            if e == Errno::NOENT {
+                EngineError::NotFound(format!(
+                    "Could not find the file {src} in container {name_or_id}"
+                ))
+            } else {
+                EngineError::Io {
+                    action: "open",
+                    path: src.to_string(),
+                    source: e.into(),
+                }
+            }
+        })?;
+        let stat = rustix::fs::fstat(&fd).map_err(errno("stat", src))?;
+        let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
+        let (_, src_name) = split(src_clean);
+        let src_name = if src_name.is_empty() || src_name == "." {
+            "root".to_string()
+        } else {
+            src_name
+        };
+        let dest_str = dest.display().to_string();
+        match std::fs::metadata(dest) {
+            Ok(meta) if meta.is_dir() => {
+                if is_dir && contents_only {
+                    copy_out_children(&fd, src, dest)
+                } else {
+                    copy_out(&fd, &stat, src, &dest.join(&src_name))
+                }
+            }
+            Ok(_) if is_dir => Err(EngineError::InvalidArgument(format!(
+                "cannot copy a directory to a file: {dest_str}"
+            ))),
+            Ok(_) => copy_out(&fd, &stat, src, dest),
+            Err(_) => {
+                if dest_str.ends_with('/') && !is_dir {
+                    return Err(EngineError::NotFound(format!(
+                        "no such directory: {dest_str}"
+                    )));
+                }
+                let parent = dest
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                if !parent.is_dir() {
+                    return Err(EngineError::NotFound(format!(
+                        "no such directory: {}",
+                        parent.display()
+                    )));
+                }
+                copy_out(&fd, &stat, src, dest)
+            }
+        }
+    }
+
+    /// `cp SRC CONTAINER:DEST`.
+    pub fn copy_to_container(
+        &self,
+        src: &Path,
+        name_or_id: &str,
+        dest: &str,
+        opts: &CopyOptions,
+    ) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let src_str = src.display().to_string();
+        let src_meta = if opts.follow_link {
+            std::fs::metadata(src)
+        } else {
+            std::fs::symlink_metadata(src)
+        }
+        .map_err(|_| {
+            EngineError::NotFound(format!("lstat {src_str}: no such file or directory"))
+        })?;
+        let contents_only = src_str.ends_with("/.");
+        let root = merged_root(self, &c)?;
+        let root_fd = rustix::fs::open(
+            &root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno("open", &c.id))?;
+        let src_name = src
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| OsStr::new("root").to_os_string());
+        let existing = open_in_root(root_fd.as_fd(), dest, OFlags::RDONLY | OFlags::DIRECTORY);
+        let (dir, name) = match existing {
+            Ok(dir) => {
+                if src_meta.is_dir() && contents_only {
+                    let writer = Writer {
+                        archive: opts.archive,
+                    };
+                    return writer.children(src, &dir);
+                }
+                (dir, src_name)
+            }
+            Err(Errno::NOTDIR) if src_meta.is_dir() => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "cannot copy a directory to a file: {dest}"
+                )))
+            }
+            Err(_) => {
+                if dest.ends_with('/') && !src_meta.is_dir() {
+                    return Err(EngineError::NotFound(format!("no such directory: {dest}")));
+                }
+                let (parent, name) = split(dest);
+                let dir =
+                    open_in_root(root_fd.as_fd(), &parent, OFlags::RDONLY | OFlags::DIRECTORY)
+                        .map_err(|_| {
+                            EngineError::NotFound(format!("no such directory: {parent}"))
+                        })?;
+                (dir, OsStr::new(&name).to_os_string())
+            }
+        };
+        let writer = Writer {
+            archive: opts.archive,
+        };
+        writer.entry(src, &src_meta, &dir, &name)
+    }
+}
+
+/// Copies what `fd` (an `O_PATH` descriptor inside the container) names to host path `dest`.
+fn copy_out(fd: &OwnedFd, stat: &rustix::fs::Stat, what: &str, dest: &Path) -> Result<()> {
+    let dest_str = dest.display().to_string();
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Directory => {
+            match std::fs::create_dir(dest) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dest.is_dir() => {}
+                Err(e) => return Err(io_err("create", &dest_str)(e)),
+            }
+            let _ = std::fs::set_permissions(
+                dest,
+                std::fs::Permissions::from_mode(stat.st_mode & 0o7777),
+            );
+            copy_out_children(fd, what, dest)
+        }
+        FileType::RegularFile => {
+            let file = rustix::fs::openat(fd, "", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .or_else(|_| reopen(fd))
+                .map_err(errno("open", what))?;
+            let mut src = File::from(file);
+            let _ = std::fs::remove_file(dest).ok();
+            let mut out = File::create(dest).map_err(io_err("create", &dest_str))?;
+            io::copy(&mut src, &mut out).map_err(io_err("write", &dest_str))?;
+            let _ = out.set_permissions(std::fs::Permissions::from_mode(stat.st_mode & 0o7777));
+            Ok(())
+        }
+        FileType::Symlink => {
+            let target =
+                rustix::fs::readlinkat(fd, "", Vec::new()).map_err(errno("read link", what))?;
+            let _ = std::fs::remove_file(dest);
+            std::os::unix::fs::symlink(OsStr::from_bytes(target.as_bytes()), dest)
+                .map_err(io_err("create symlink", &dest_str))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Reopens an `O_PATH` descriptor for reading (through its `/proc/self/fd` link).
+fn reopen(fd: &OwnedFd) -> rustix::io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    rustix::fs::open(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+fn copy_out_children(dir: &OwnedFd, what: &str, dest: &Path) -> Result<()> {
+    let readable = rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(errno("open", what))?;
+    let entries = rustix::fs::Dir::read_from(&readable).map_err(errno("read", what))?;
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(errno("read", what))?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(name.to_vec());
+        }
+    }
+    for name in names {
+        let os = OsStr::from_bytes(&name);
+        let child = rustix::fs::openat(
+            &readable,
+            os,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno("open", what))?;
+        let stat = rustix::fs::fstat(&child).map_err(errno("stat", what))?;
+        let child_what = format!("{}/{}", what.trim_end_matches('/'), os.to_string_lossy());
+        copy_out(&child, &stat, &child_what, &dest.join(os))?;
+    }
+    Ok(())
+}
+
+/// Writes host files below a directory descriptor inside the container.
+struct Writer {
+    archive: bool,
+}
+
+impl Writer {
+    fn entry(
+        &self,
+        src: &Path,
+        meta: &std::fs::Metadata,
+        dir: &OwnedFd,
+        name: &OsStr,
+    ) -> Result<()> {
+        let what = src.display().to_string();
+        let (uid, gid) = if self.archive {
+            (meta.uid(), meta.gid())
+        } else {
+            (0, 0)
+        };
+        let owner = |fd: BorrowedFd<'_>, name: &OsStr, flags: AtFlags| {
+            let _ = rustix::fs::chownat(
+                fd,
+                name,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+                flags,
+            );
+        };
+        let mode = Mode::from_raw_mode(meta.mode() & 0o7777);
+        if meta.is_dir() {
+            match rustix::fs::mkdirat(dir, name, mode) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(errno("create", &what)(e)),
+            }
+            let child = rustix::fs::openat(
+                dir,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(errno("open", &what))?;
+            owner(child.as_fd(), OsStr::new(""), AtFlags::EMPTY_PATH);
+            let _ = rustix::fs::fchmod(&child, mode);
+            return self.children(src, &child);
+        }
+        // Whatever is in the way (a symlink especially) is replaced, never followed.
+        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "cannot overwrite directory {} with non-directory {what}",
+                    name.to_string_lossy()
+                )))
+            }
+            Ok(_) => rustix::fs::unlinkat(dir, name, AtFlags::empty())
+                .map_err(errno("replace", &what))?,
+            Err(_) => {}
+        }
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(src).map_err(io_err("read link", &what))?;
+            rustix::fs::symlinkat(&target, dir, name).map_err(errno("create symlink", &what))?;
+            owner(dir.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW);
+            return Ok(());
+        }
+        if !meta.is_file() {
+            return Ok(());
+        }
+        let out = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            mode,
+        )
+        .map_err(errno("create", &what))?;
+        let mut out = File::from(out);
+        let mut input = File::open(src).map_err(io_err("open", &what))?;
+        io::copy(&mut input, &mut out).map_err(io_err("write", &what))?;
+        owner(out.as_fd(), OsStr::new(""), AtFlags::EMPTY_PATH);
+        let _ = rustix::fs::fchmod(&out, mode);
+        Ok(())
+    }
+
+    fn children(&self, src: &Path, dir: &OwnedFd) -> Result<()> {
+        let what = src.display().to_string();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(src)
+            .map_err(io_err("read", &what))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let meta = std::fs::symlink_metadata(&path).map_err(io_err("stat", &what))?;
+            let name = path.file_name().expect("entry has a name").to_os_string();
+            self.entry(&path, &meta, dir, &name)?;
+        }
+        Ok(())
+    }
+}

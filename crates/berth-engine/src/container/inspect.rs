@@ -1,0 +1,117 @@
+//! `inspect` of a container, in the JSON shape of Docker's `GET /containers/{id}/json`.
+
+use serde_json::{json, Value};
+
+use super::list::network_name;
+use super::state::{Container, ContainerState};
+use super::{log_path, rfc3339, rootfs};
+use crate::{Engine, Result};
+
+impl Engine {
+    /// Docker's inspect document for the container `name_or_id` names.
+    pub fn inspect_container(&self, name_or_id: &str, size: bool) -> Result<Value> {
+        let c = self.container(name_or_id)?;
+        Ok(self.inspect_loaded(&c, size))
+    }
+
+    pub fn inspect_loaded(&self, c: &Container, size: bool) -> Value {
+        let dir = self.container_dir(&c.id);
+        let lowers = rootfs::lower_dirs(self, &c.image_id).unwrap_or_default();
+        let running = matches!(c.state, ContainerState::Running | ContainerState::Paused);
+        let args = c.config.args();
+        let (path, rest) = match args.split_first() {
+            Some((p, r)) => (p.clone(), r.to_vec()),
+            None => (String::new(), Vec::new()),
+        };
+        let network = network_name(c);
+        let mut config = serde_json::to_value(&c.config).expect("config serialises");
+        if c.config.labels.is_empty() {
+            config["Labels"] = json!({});
+        }
+        let mut host = serde_json::to_value(&c.host_config).expect("host config serialises");
+        host["NetworkMode"] = json!(if c.host_config.network_mode.is_empty() {
+            "default"
+        } else {
+            &c.host_config.network_mode
+        });
+        host["LogConfig"] = json!({ "Type": "json-file", "Config": {} });
+        host["CpuPeriod"] = json!(if c.host_config.nano_cpus > 0 {
+            100_000
+        } else {
+            0
+        });
+        host["CpuQuota"] = json!(if c.host_config.nano_cpus > 0 {
+            c.host_config.nano_cpus / 10_000
+        } else {
+            0
+        });
+        let mut doc = json!({
+            "Id": c.id,
+            "Created": rfc3339(c.created),
+            "Path": path,
+            "Args": rest,
+            "State": {
+                "Status": c.state.as_str(),
+                "Running": running,
+                "Paused": c.state == ContainerState::Paused,
+                "Restarting": c.state == ContainerState::Restarting,
+                "OOMKilled": c.oom_killed,
+                "Dead": c.state == ContainerState::Dead,
+                "Pid": if running { c.pid } else { 0 },
+                "ExitCode": c.exit_code,
+                "Error": c.error,
+                "StartedAt": rfc3339(c.started_at),
+                "FinishedAt": rfc3339(c.finished_at),
+            },
+            "Image": c.image_id,
+            "ResolvConfPath": dir.join("resolv.conf").display().to_string(),
+            "HostnamePath": dir.join("hostname").display().to_string(),
+            "HostsPath": dir.join("hosts").display().to_string(),
+            "LogPath": log_path(self.root(), &c.id).display().to_string(),
+            "Name": format!("/{}", c.name),
+            "RestartCount": c.restart_count,
+            "Driver": "overlay",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": null,
+            "HostConfig": host,
+            "GraphDriver": {
+                "Data": {
+                    "LowerDir": lowers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+                    "MergedDir": dir.join("rootfs").display().to_string(),
+                    "UpperDir": dir.join("upper").display().to_string(),
+                    "WorkDir": dir.join("work").display().to_string(),
+                },
+                "Name": "overlay"
+            },
+            "Mounts": [],
+            "Config": config,
+            "NetworkSettings": {
+                "Bridge": "",
+                "SandboxID": "",
+                "SandboxKey": if running && network != "host" { format!("/proc/{}/ns/net", c.pid) } else { String::new() },
+                "Ports": {},
+                "Networks": {
+                    network: {
+                        "NetworkID": network,
+                        "EndpointID": "",
+                        "Gateway": "",
+                        "IPAddress": "",
+                        "IPPrefixLen": 0,
+                        "MacAddress": "",
+                        // Bridge networking is not there yet: the default network is a private
+                        // namespace with only loopback.
+                        "Note": if network == "bridge" { "private network namespace with loopback only (bridge networking not yet available)" } else { "" },
+                    }
+                }
+            }
+        });
+        if size {
+            doc["SizeRw"] = json!(self.container_size(c));
+            doc["SizeRootFs"] = json!(self.container_virtual_size(c));
+        }
+        doc
+    }
+}

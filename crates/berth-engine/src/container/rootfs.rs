@@ -1,0 +1,89 @@
+//! A container's file system seen from the host: its image's layer directories, files read
+//! straight from the layers, and the merged view for `cp`, `export` and `commit`.
+//!
+//! A running container's merged root is `/proc/<pid>/root`. A stopped container's overlay is
+//! mounted on demand in a *private mount namespace* of the calling berth process, so it can
+//! never be left mounted on the host: it disappears when the process exits.
+
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use berth_image::ChainId;
+
+use super::state::{Container, ContainerState};
+use crate::{Engine, EngineError, Result};
+
+/// The image's unpacked layer directories, topmost first (overlay `lowerdir` order).
+pub fn lower_dirs(engine: &Engine, image_id: &str) -> Result<Vec<PathBuf>> {
+    let id: berth_image::Digest = image_id
+        .parse()
+        .map_err(|_| EngineError::NotFound(format!("No such image: {image_id}")))?;
+    let (_, config) = engine.store().image_config(&id)?;
+    let chain = ChainId::chain(&config.rootfs.diff_ids);
+    Ok(chain
+        .iter()
+        .rev()
+        .map(|c| engine.store().layer_dir(c))
+        .collect())
+}
+
+/// Reads `rel` as the container would see it, from the upper dir and then each layer: an
+/// overlay whiteout (0:0 character device) hides the layers below.
+pub fn find_file(upper: &Path, lowers: &[PathBuf], rel: &str) -> Option<Vec<u8>> {
+    for dir in std::iter::once(upper).chain(lowers.iter().map(PathBuf::as_path)) {
+        let path = dir.join(rel);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_char_device() => return None,
+            Ok(meta) if meta.is_file() => return fs::read(&path).ok(),
+            Ok(_) => return None,
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
+static UNSHARED: AtomicBool = AtomicBool::new(false);
+
+/// The merged root of `container`: `/proc/<pid>/root` while it runs, else its overlay mounted
+/// in this process's private mount namespace.
+pub fn merged_root(engine: &Engine, container: &Container) -> Result<PathBuf> {
+    if matches!(
+        container.state,
+        ContainerState::Running | ContainerState::Paused
+    ) && container.pid > 0
+    {
+        return Ok(PathBuf::from(format!("/proc/{}/root", container.pid)));
+    }
+    let dir = engine.container_dir(&container.id);
+    let target = dir.join("rootfs");
+    if !UNSHARED.swap(true, Ordering::SeqCst) {
+        super::sys::private_mount_namespace().map_err(|source| EngineError::Io {
+            action: "enter a private mount namespace for",
+            path: target.display().to_string(),
+            source,
+        })?;
+    }
+    let mut lowers: Vec<String> = lower_dirs(engine, &container.image_id)?
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if lowers.is_empty() {
+        let empty = dir.join("lower");
+        let _ = fs::create_dir_all(&empty);
+        lowers.push(empty.display().to_string());
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
+        lowers.join(":"),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    super::sys::mount_overlay(&target, &data).map_err(|source| EngineError::Io {
+        action: "mount the overlay of",
+        path: target.display().to_string(),
+        source,
+    })?;
+    Ok(target)
+}

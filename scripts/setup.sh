@@ -2,7 +2,7 @@
 # Installs what building and testing berth needs on a fresh Debian machine (run as root).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-packages=(busybox-static oci-image-tool docker-registry openssl iproute2 iptables nftables curl tar gzip python3 build-essential pkg-config)
+packages=(busybox-static tini oci-image-tool docker-registry openssl iproute2 iptables nftables curl tar gzip python3 build-essential pkg-config)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,6 +1,7 @@
 //! End-to-end tests: each drives the real `berth` binary in its own temp `--root`.
 
 mod archive;
+mod build;
 mod cli;
 mod containers;
 mod images;

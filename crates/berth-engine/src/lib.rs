@@ -3,6 +3,7 @@
 //! Where to start reading: [`Engine`] opens the store; [`image`] holds the image operations
 //! (import, list, inspect, history, tag, remove, prune, save, load).
 
+pub mod build;
 pub mod container;
 pub mod error;
 pub mod image;

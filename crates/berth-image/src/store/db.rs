@@ -60,6 +60,13 @@ impl Db {
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
         )?;
+        // Every berth command is a short-lived process: checkpointing and deleting the WAL at
+        // each close would cost every command an fsync and an unlink. SQLite still checkpoints
+        // as the WAL grows, and the WAL is the durable log either way.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < 1 {
             let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;

@@ -205,15 +205,30 @@ impl Store {
     /// recorded for them. Returns the bytes of unpacked content freed.
     pub fn collect_garbage_layers(&self) -> Result<u64> {
         let tx = self.db().write()?;
-        tx.execute_batch(
+        // The build cache (the engine's `build_cache` table, when builds have run) keeps the
+        // layers of cached steps alive too, so a later build can still hit them.
+        let build_cache: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'build_cache'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let cached = if build_cache.is_some() {
+            "UNION SELECT chain_id FROM build_cache"
+        } else {
+            ""
+        };
+        tx.execute_batch(&format!(
             "CREATE TEMP TABLE IF NOT EXISTS live_layers (chain_id TEXT PRIMARY KEY);
              DELETE FROM live_layers;
              WITH RECURSIVE live(chain_id) AS (
                  SELECT top_layer FROM images WHERE top_layer IS NOT NULL
+                 {cached}
                  UNION SELECT layers.parent FROM layers JOIN live ON layers.chain_id = live.chain_id
                        WHERE layers.parent IS NOT NULL)
-             INSERT OR IGNORE INTO live_layers SELECT chain_id FROM live;",
-        )?;
+             INSERT OR IGNORE INTO live_layers SELECT chain_id FROM live;"
+        ))?;
         let dead: Vec<(String, i64)> = {
             let mut stmt = tx.prepare(
                 "SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM live_layers)

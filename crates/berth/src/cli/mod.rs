@@ -1,6 +1,7 @@
 //! The command tree: Docker's commands in both their short (`berth images`) and management
 //! (`berth image ls`) forms. Each verb's flags are one `Args` struct used by both forms.
 
+pub mod build;
 pub mod container;
 pub mod image;
 pub mod pending;
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use build::*;
 pub use container::*;
 pub use image::*;
 pub use pending::Pending;
@@ -82,7 +84,7 @@ pub enum Command {
 
     // Image commands.
     /// Build an image from a Dockerfile
-    Build(Pending),
+    Build(BuildArgs),
     /// Show the history of an image
     History(HistoryArgs),
     /// List images
@@ -175,9 +177,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum BuilderCommand {
     /// Build an image from a Dockerfile
-    Build(Pending),
+    Build(Box<BuildArgs>),
     /// Remove build cache
-    Prune(Pending),
+    Prune(BuilderPruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,7 +243,7 @@ pub enum ContainerCommand {
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Build an image from a Dockerfile
-    Build(Pending),
+    Build(BuildArgs),
     /// Show the history of an image
     History(HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image

@@ -1,6 +1,7 @@
 //! One module per group of verbs; each command is a thin wrapper around an engine operation
 //! plus the printing Docker users expect.
 
+mod build;
 mod container;
 mod image;
 mod registry;
@@ -63,9 +64,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::System(SystemCommand::Df(a)) => system::df(&open(g)?, a),
         Command::System(SystemCommand::Events(_)) | Command::Events(_) => not_implemented("events"),
         Command::System(SystemCommand::Prune(_)) => not_implemented("system prune"),
-        Command::Build(_) | Command::Image(ImageCommand::Build(_)) => not_implemented("build"),
-        Command::Builder(BuilderCommand::Build(_)) => not_implemented("builder build"),
-        Command::Builder(BuilderCommand::Prune(_)) => not_implemented("builder prune"),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&open(g)?, a),
+        Command::Builder(BuilderCommand::Build(a)) => build::build(&open(g)?, *a),
+        Command::Builder(BuilderCommand::Prune(a)) => build::prune(&open(g)?, a),
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(&open(g)?, a),
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(&open(g)?, a),
         Command::Login(a) => registry::login(&open(g)?, a),

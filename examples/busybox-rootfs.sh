@@ -5,7 +5,7 @@ out=${1:?usage: busybox-rootfs.sh OUT.tar}
 stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,etc,tmp,root,www,proc,sys,dev}
 cp /bin/busybox "$stage/bin/busybox"
-for applet in sh ls echo cat true false sleep env id hostname ps wget httpd touch rm mkdir head wc grep; do
+for applet in sh ls echo cat true false sleep env id hostname ps wget httpd touch rm mkdir head wc grep chmod uname; do
   ln -s busybox "$stage/bin/$applet"
 done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$stage/etc/passwd"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build berth, import the busybox example image, list and
-# inspect it. Uses a throwaway store under /tmp unless BERTH_ROOT is set.
+# The main job on a fresh machine: build berth, import a busybox base image, build the demo
+# image from examples/hello and run it as a container. Uses a throwaway store under
+# /tmp/berth-demo unless BERTH_ROOT / BERTH_RUNROOT are set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -9,7 +10,12 @@ berth=target/release/berth
 export BERTH_ROOT=${BERTH_ROOT:-/tmp/berth-demo/root} BERTH_RUNROOT=${BERTH_RUNROOT:-/tmp/berth-demo/run}
 ./examples/busybox-rootfs.sh /tmp/berth-demo/busybox.tar
 set -x
-$berth import -c 'CMD ["/bin/sh", "-c", "echo hello from berth"]' /tmp/berth-demo/busybox.tar demo/busybox:latest
+$berth import /tmp/berth-demo/busybox.tar busybox:latest
+$berth build -t demo/hello:latest examples/hello
 $berth images
-$berth image inspect --format '{{.Id}} {{json .Config.Cmd}} {{.Size}}' demo/busybox
-$berth history demo/busybox
+$berth history demo/hello
+$berth run --rm --pull never demo/hello
+$berth run -d --name demo-sleeper --pull never busybox sleep 60
+$berth ps
+$berth exec demo-sleeper ps
+$berth rm -f demo-sleeper

@@ -62,13 +62,25 @@ impl Engine {
             });
         }
         rows.reverse();
-        let mut current = Some(id);
-        for row in rows.iter_mut() {
-            let Some(image) = current.take() else { break };
+        // A local parent's ID belongs on the row of the parent's own newest step: its history
+        // is a prefix of ours (a build FROM it, or a commit on top of it).
+        let total = rows.len();
+        let mut current = Some((id, 0usize));
+        while let Some((image, row)) = current.take() {
+            let Some(slot) = rows.get_mut(row) else { break };
             let record = self.store().image(&image)?;
-            row.tags = record.tags.clone();
-            row.id = Some(image);
-            current = record.parent;
+            slot.tags = record.tags.clone();
+            slot.id = Some(image);
+            if let Some(parent) = record.parent {
+                let (_, parent_config) = self.store().image_config(&parent)?;
+                let steps = parent_config
+                    .history
+                    .len()
+                    .max(parent_config.rootfs.diff_ids.len());
+                if steps > 0 && steps < total - row {
+                    current = Some((parent, total - steps));
+                }
+            }
         }
         Ok(rows)
     }

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "$GREETING (pid $$, hostname $(hostname))"
+cat /app/built.txt

@@ -6,21 +6,9 @@ use std::time::{Duration, Instant};
 use berth_tests::Berth;
 use serde_json::Value;
 
-fn setup() -> Berth {
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
-fn inspect(b: &Berth, name: &str) -> Value {
-    let out = b.ok(["inspect", "--type", "container", name]);
-    let docs: Value = serde_json::from_str(&out).unwrap();
-    docs[0].clone()
-}
-
 #[test]
 fn run_exit_codes_follow_docker() {
-    let b = setup();
+    let b = Berth::with_busybox();
     assert_eq!(b.ok(["run", "--rm", "busybox", "echo", "hello"]), "hello\n");
     assert_eq!(b.run(["run", "--rm", "busybox", "false"]).code, 1);
     assert_eq!(
@@ -69,7 +57,7 @@ fn run_exit_codes_follow_docker() {
 
 #[test]
 fn stdout_and_stderr_are_separate() {
-    let b = setup();
+    let b = Berth::with_busybox();
     let r = b.run([
         "run",
         "--rm",
@@ -85,7 +73,7 @@ fn stdout_and_stderr_are_separate() {
 
 #[test]
 fn create_then_start_and_logs_after_exit() {
-    let b = setup();
+    let b = Berth::with_busybox();
     let id = b.ok([
         "create",
         "--name",
@@ -97,14 +85,14 @@ fn create_then_start_and_logs_after_exit() {
     ]);
     let id = id.trim();
     assert_eq!(id.len(), 64);
-    assert_eq!(inspect(&b, "c1")["State"]["Status"], "created");
+    assert_eq!(b.inspect_container("c1")["State"]["Status"], "created");
     let ps = b.ok(["ps", "-a"]);
     assert!(ps.lines().nth(1).unwrap().contains("Created"), "{ps}");
     let r = b.run(["start", "-a", "c1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "one\n");
     assert_eq!(r.stderr, "two\n");
-    let doc = inspect(&b, &id[..12]);
+    let doc = b.inspect_container(&id[..12]);
     assert_eq!(doc["State"]["Status"], "exited");
     assert_eq!(doc["State"]["ExitCode"], 0);
     let logs = b.run(["logs", "c1"]);
@@ -129,7 +117,7 @@ fn create_then_start_and_logs_after_exit() {
 
 #[test]
 fn rm_flag_removes_the_container() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok(["run", "--rm", "--name", "gone", "busybox", "true"]);
     assert_eq!(b.ok(["ps", "-aq"]), "");
     assert!(b
@@ -147,7 +135,7 @@ fn rm_flag_removes_the_container() {
 
 #[test]
 fn detached_run_ps_columns_and_filters() {
-    let b = setup();
+    let b = Berth::with_busybox();
     let id = b.ok([
         "run",
         "-d",
@@ -241,7 +229,7 @@ fn detached_run_ps_columns_and_filters() {
 
 #[test]
 fn name_conflicts_get_dockers_error() {
-    let b = setup();
+    let b = Berth::with_busybox();
     let id = b.ok(["create", "--name", "same", "busybox", "true"]);
     let r = b.run(["create", "--name", "same", "busybox", "true"]);
     assert_eq!(r.code, 125);
@@ -265,7 +253,7 @@ fn name_conflicts_get_dockers_error() {
     b.ok(["create", "--name", "other", "busybox", "true"]);
     assert_eq!(b.run(["rename", "other", "same"]).code, 1);
     b.ok(["rename", "other", "renamed"]);
-    assert_eq!(inspect(&b, "renamed")["Name"], "/renamed");
+    assert_eq!(b.inspect_container("renamed")["Name"], "/renamed");
     // Generated names look like Docker's.
     b.ok(["create", "busybox", "true"]);
     let names = b.ok(["ps", "-a", "--format", "{{.Names}}"]);
@@ -274,7 +262,7 @@ fn name_conflicts_get_dockers_error() {
 
 #[test]
 fn two_containers_never_see_each_others_writes() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok([
         "run",
         "--name",
@@ -296,7 +284,7 @@ fn two_containers_never_see_each_others_writes() {
     let upper = |name: &str| {
         b.root()
             .join("containers")
-            .join(inspect(&b, name)["Id"].as_str().unwrap())
+            .join(b.inspect_container(name)["Id"].as_str().unwrap())
             .join("upper")
     };
     assert_eq!(
@@ -361,7 +349,7 @@ fn entrypoint_cmd_and_shell_form() {
     assert_eq!(b.ok(["run", "--rm", "shimg"]), "shell /root\n");
     let doc = {
         let id = b.ok(["create", "shimg"]);
-        inspect(&b, id.trim())
+        b.inspect_container(id.trim())
     };
     assert_eq!(doc["Path"], "/bin/sh");
     assert_eq!(doc["Args"][0], "-c");
@@ -369,7 +357,7 @@ fn entrypoint_cmd_and_shell_form() {
 
 #[test]
 fn env_workdir_user_hostname_flags() {
-    let b = setup();
+    let b = Berth::with_busybox();
     let env_file = b.dir().join("env");
     std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n\n").unwrap();
     let out = b.ok([
@@ -410,7 +398,7 @@ fn env_workdir_user_hostname_flags() {
 
 #[test]
 fn tty_and_stdin() {
-    let b = setup();
+    let b = Berth::with_busybox();
     assert_eq!(
         b.ok([
             "run",
@@ -438,7 +426,7 @@ fn tty_and_stdin() {
 
 #[test]
 fn exec_sees_the_container() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok(["run", "-d", "--name", "box", "busybox", "sleep", "30"]);
     let ps = b.ok(["exec", "box", "ps"]);
     assert!(
@@ -482,7 +470,7 @@ fn exec_sees_the_container() {
 
 #[test]
 fn inspect_has_dockers_shape() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok([
         "create",
         "--name",
@@ -503,7 +491,7 @@ fn inspect_has_dockers_shape() {
         "sleep",
         "5",
     ]);
-    let doc = inspect(&b, "shape");
+    let doc = b.inspect_container("shape");
     assert_eq!(doc["Name"], "/shape");
     assert_eq!(doc["Path"], "sleep");
     assert_eq!(doc["Args"][0], "5");
@@ -534,7 +522,7 @@ fn inspect_has_dockers_shape() {
 
 #[test]
 fn cp_both_ways_and_refuses_symlink_escapes() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok(["run", "--name", "cpbox", "busybox", "sh", "-c",
         "mkdir -p /data/sub && echo inside > /data/sub/f && ln -s / /escape && ln -s ../../../../../../.. /up"]);
     let host = b.dir().join("host");
@@ -588,7 +576,7 @@ fn cp_both_ways_and_refuses_symlink_escapes() {
     let upper = b
         .root()
         .join("containers")
-        .join(inspect(&b, "cpbox")["Id"].as_str().unwrap())
+        .join(b.inspect_container("cpbox")["Id"].as_str().unwrap())
         .join("upper");
     assert!(upper.join("tmp").join(&marker).exists());
     assert!(upper.join("tmp").join(format!("{marker}-up")).exists());
@@ -616,7 +604,7 @@ fn cp_both_ways_and_refuses_symlink_escapes() {
 
 #[test]
 fn commit_export_and_prune() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok([
         "run",
         "--name",
@@ -669,7 +657,7 @@ fn commit_export_and_prune() {
 
 #[test]
 fn read_only_tmpfs_caps_and_network_modes() {
-    let b = setup();
+    let b = Berth::with_busybox();
     assert_ne!(
         b.run(["run", "--rm", "--read-only", "busybox", "touch", "/x"])
             .code,
@@ -763,7 +751,7 @@ fn read_only_tmpfs_caps_and_network_modes() {
 
 #[test]
 fn stats_no_stream_lists_running_containers() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok(["run", "-d", "--name", "st", "busybox", "sleep", "30"]);
     let out = b.ok(["stats", "--no-stream"]);
     let mut lines = out.lines();
@@ -793,7 +781,7 @@ fn init_runs_the_command_under_an_init() {
         eprintln!("skipped: no tini-static on this host");
         return;
     }
-    let b = setup();
+    let b = Berth::with_busybox();
     let ps = b.ok(["run", "--rm", "--init", "busybox", "ps"]);
     let first = ps.lines().nth(1).unwrap();
     assert!(

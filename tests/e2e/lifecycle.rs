@@ -5,22 +5,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use berth_tests::Berth;
-use serde_json::Value;
-
-fn setup() -> Berth {
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
-fn inspect(b: &Berth, name: &str) -> Value {
-    let out = b.ok(["inspect", "--type", "container", name]);
-    let docs: Value = serde_json::from_str(&out).unwrap();
-    docs[0].clone()
-}
 
 fn id_of(b: &Berth, name: &str) -> String {
-    inspect(b, name)["Id"].as_str().unwrap().to_string()
+    b.inspect_container(name)["Id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Processes whose command line mentions `needle`.
@@ -52,7 +42,7 @@ fn cgroup_dirs(id: &str) -> Vec<String> {
 
 #[test]
 fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
-    let b = setup();
+    let b = Berth::with_busybox();
     // A shell that handles TERM stops at once, with its own exit status.
     b.ok([
         "run",
@@ -83,7 +73,7 @@ fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
         "took {:?}",
         t.elapsed()
     );
-    assert_eq!(inspect(&b, "polite")["State"]["ExitCode"], 0);
+    assert_eq!(b.inspect_container("polite")["State"]["ExitCode"], 0);
     let t = Instant::now();
     assert_eq!(b.ok(["stop", "-t", "2", "stubborn"]), "stubborn\n");
     let took = t.elapsed();
@@ -91,7 +81,7 @@ fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
         took >= Duration::from_millis(1900) && took < Duration::from_secs(5),
         "took {took:?}"
     );
-    let doc = inspect(&b, "stubborn");
+    let doc = b.inspect_container("stubborn");
     assert_eq!(doc["State"]["Status"], "exited");
     assert_eq!(doc["State"]["ExitCode"], 137);
     // Stopping a stopped container is fine.
@@ -101,7 +91,7 @@ fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
 
 #[test]
 fn kill_with_a_signal_and_restart() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok([
         "run",
         "-d",
@@ -123,13 +113,13 @@ fn kill_with_a_signal_and_restart() {
     assert_eq!(b.ok(["wait", "kk"]), "137\n");
     assert_eq!(b.run(["kill", "kk"]).code, 1);
     b.ok(["restart", "-t", "1", "kk"]);
-    assert_eq!(inspect(&b, "kk")["State"]["Status"], "running");
+    assert_eq!(b.inspect_container("kk")["State"]["Status"], "running");
     assert!(b.run(["kill", "-s", "NOSUCHSIG", "kk"]).code != 0);
 }
 
 #[test]
 fn pause_freezes_and_unpause_resumes() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok([
         "run",
         "-d",
@@ -154,7 +144,7 @@ fn pause_freezes_and_unpause_resumes() {
     };
     std::thread::sleep(Duration::from_millis(300));
     b.ok(["pause", "counter"]);
-    assert_eq!(inspect(&b, "counter")["State"]["Status"], "paused");
+    assert_eq!(b.inspect_container("counter")["State"]["Status"], "paused");
     assert!(b.ok(["ps", "--format", "{{.Status}}"]).contains("(Paused)"));
     let frozen = read();
     std::thread::sleep(Duration::from_millis(400));
@@ -168,12 +158,12 @@ fn pause_freezes_and_unpause_resumes() {
     // A paused container can be stopped.
     b.ok(["pause", "counter"]);
     b.ok(["stop", "-t", "1", "counter"]);
-    assert_eq!(inspect(&b, "counter")["State"]["Status"], "exited");
+    assert_eq!(b.inspect_container("counter")["State"]["Status"], "exited");
 }
 
 #[test]
 fn restart_on_failure_restarts_exactly_three_times() {
-    let b = setup();
+    let b = Berth::with_busybox();
     let r = b.run([
         "run",
         "--name",
@@ -188,7 +178,7 @@ fn restart_on_failure_restarts_exactly_three_times() {
     assert_eq!(r.code, 2);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let doc = inspect(&b, "flaky");
+        let doc = b.inspect_container("flaky");
         if doc["State"]["Status"] == "exited" && doc["RestartCount"] == 3 {
             break;
         }
@@ -196,7 +186,7 @@ fn restart_on_failure_restarts_exactly_three_times() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let doc = inspect(&b, "flaky");
+    let doc = b.inspect_container("flaky");
     assert_eq!(doc["RestartCount"], 3);
     assert_eq!(doc["State"]["ExitCode"], 2);
     assert_eq!(b.ok(["logs", "flaky"]).lines().count(), 4);
@@ -211,7 +201,7 @@ fn restart_on_failure_restarts_exactly_three_times() {
         "true",
     ]);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(inspect(&b, "fine")["RestartCount"], 0);
+    assert_eq!(b.inspect_container("fine")["RestartCount"], 0);
     // --restart always keeps it up until stop.
     b.ok([
         "run",
@@ -226,18 +216,23 @@ fn restart_on_failure_restarts_exactly_three_times() {
         "sleep 0.1",
     ]);
     std::thread::sleep(Duration::from_millis(1200));
-    assert!(inspect(&b, "always")["RestartCount"].as_i64().unwrap() >= 2);
+    assert!(
+        b.inspect_container("always")["RestartCount"]
+            .as_i64()
+            .unwrap()
+            >= 2
+    );
     b.ok(["stop", "-t", "1", "always"]);
-    let count = inspect(&b, "always")["RestartCount"].clone();
+    let count = b.inspect_container("always")["RestartCount"].clone();
     std::thread::sleep(Duration::from_millis(800));
-    let doc = inspect(&b, "always");
+    let doc = b.inspect_container("always");
     assert_eq!(doc["State"]["Status"], "exited");
     assert_eq!(doc["RestartCount"], count);
 }
 
 #[test]
 fn memory_limit_oom_kill_is_exit_137() {
-    let b = setup();
+    let b = Berth::with_busybox();
     let r = b.run([
         "run",
         "--name",
@@ -250,14 +245,14 @@ fn memory_limit_oom_kill_is_exit_137() {
         "x=a; while true; do x=$x$x; done",
     ]);
     assert_eq!(r.code, 137, "{}", r.stderr);
-    let doc = inspect(&b, "hog");
+    let doc = b.inspect_container("hog");
     assert_eq!(doc["State"]["OOMKilled"], true);
     assert_eq!(doc["State"]["ExitCode"], 137);
 }
 
 #[test]
 fn wait_and_logs_follow() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok([
         "run",
         "-d",
@@ -281,7 +276,7 @@ fn wait_and_logs_follow() {
 
 #[test]
 fn a_dead_monitor_is_never_shown_running() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok(["run", "-d", "--name", "orphan", "busybox", "sleep", "60"]);
     let id = id_of(&b, "orphan");
     let monitors = processes_with(&format!("monitor\0{id}"));
@@ -289,7 +284,7 @@ fn a_dead_monitor_is_never_shown_running() {
     // SAFETY: signalling a process we found by its command line.
     unsafe { libc::kill(monitors[0], libc::SIGKILL) };
     std::thread::sleep(Duration::from_millis(100));
-    let doc = inspect(&b, "orphan");
+    let doc = b.inspect_container("orphan");
     assert_eq!(doc["State"]["Status"], "exited");
     assert_eq!(doc["State"]["Running"], false);
     assert_eq!(b.ok(["ps", "-q"]), "");
@@ -300,12 +295,12 @@ fn a_dead_monitor_is_never_shown_running() {
     );
     // It can be started again.
     b.ok(["start", "orphan"]);
-    assert_eq!(inspect(&b, "orphan")["State"]["Status"], "running");
+    assert_eq!(b.inspect_container("orphan")["State"]["Status"], "running");
 }
 
 #[test]
 fn concurrent_starts_make_one_monitor() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok(["create", "--name", "race", "busybox", "sleep", "30"]);
     let children: Vec<_> = (0..6)
         .map(|_| b.command(["start", "race"]).spawn().unwrap())
@@ -327,18 +322,20 @@ fn concurrent_starts_make_one_monitor() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    assert_eq!(inspect(&b, "race")["State"]["Status"], "exited");
+    assert_eq!(b.inspect_container("race")["State"]["Status"], "exited");
 }
 
 #[test]
 fn nothing_leaks_after_rm_f() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok([
         "run", "-d", "--name", "leak", "-m", "32m", "busybox", "sleep", "60",
     ]);
     b.ok(["exec", "-d", "leak", "sleep", "61"]);
     let id = id_of(&b, "leak");
-    let pid = inspect(&b, "leak")["State"]["Pid"].as_i64().unwrap();
+    let pid = b.inspect_container("leak")["State"]["Pid"]
+        .as_i64()
+        .unwrap();
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     assert!(!cgroup_dirs(&id).is_empty());
     b.ok(["rm", "-f", "leak"]);
@@ -368,7 +365,7 @@ fn nothing_leaks_after_rm_f() {
 
 #[test]
 fn attach_sees_output_of_a_running_container() {
-    let b = setup();
+    let b = Berth::with_busybox();
     b.ok([
         "run",
         "-d",
@@ -386,7 +383,7 @@ fn attach_sees_output_of_a_running_container() {
 
 #[test]
 fn signals_are_forwarded_in_the_foreground() {
-    let b = setup();
+    let b = Berth::with_busybox();
     let child = b
         .command([
             "run",

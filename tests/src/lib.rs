@@ -193,6 +193,20 @@ impl Berth {
         tar
     }
 
+    /// A fresh installation with the busybox fixture imported as `busybox`.
+    pub fn with_busybox() -> Berth {
+        let b = Berth::new();
+        b.import_busybox("busybox");
+        b
+    }
+
+    /// `inspect --type container NAME`, the one document.
+    pub fn inspect_container(&self, name: &str) -> serde_json::Value {
+        let out = self.ok(["inspect", "--type", "container", name]);
+        let docs: serde_json::Value = serde_json::from_str(&out).expect("inspect prints JSON");
+        docs[0].clone()
+    }
+
     /// Imports the busybox fixture as `name`; returns the image ID.
     pub fn import_busybox(&self, name: &str) -> String {
         let tar = self.busybox_tar();

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo build --release -p berth
-berth=target/release/berth
+berth=${CARGO_TARGET_DIR:-target}/release/berth
 export BERTH_ROOT=${BERTH_ROOT:-/tmp/berth-demo/root} BERTH_RUNROOT=${BERTH_RUNROOT:-/tmp/berth-demo/run}
 ./examples/busybox-rootfs.sh /tmp/berth-demo/busybox.tar
 set -x

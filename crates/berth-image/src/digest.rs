@@ -156,15 +156,21 @@ digest_newtype!(
 );
 
 impl ChainId {
+    /// The chain ID of `diff_id` stacked on `parent`: the diff ID itself at the bottom, else
+    /// `sha256(parent + " " + diff_id)`.
+    pub fn child(parent: Option<&ChainId>, diff_id: &DiffId) -> ChainId {
+        match parent {
+            None => ChainId(diff_id.0.clone()),
+            Some(parent) => ChainId(Digest::of(format!("{parent} {diff_id}").as_bytes())),
+        }
+    }
+
     /// Chain IDs of each prefix of `diff_ids`: the first equals the first diff ID, each next one is
     /// `sha256(parent + " " + diff_id)`.
     pub fn chain(diff_ids: &[DiffId]) -> Vec<ChainId> {
         let mut out: Vec<ChainId> = Vec::with_capacity(diff_ids.len());
         for diff_id in diff_ids {
-            let next = match out.last() {
-                None => ChainId(diff_id.0.clone()),
-                Some(parent) => ChainId(Digest::of(format!("{parent} {diff_id}").as_bytes())),
-            };
+            let next = ChainId::child(out.last(), diff_id);
             out.push(next);
         }
         out

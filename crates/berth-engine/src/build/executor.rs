@@ -258,15 +258,12 @@ impl Builder<'_> {
     }
 
     fn image_layers(&self, config: &ImageConfig) -> Result<Vec<LayerInfo>> {
-        let mut out: Vec<LayerInfo> = Vec::new();
-        for diff in &config.rootfs.diff_ids {
-            let chain = match out.last() {
-                None => ChainId(diff.0.clone()),
-                Some(p) => ChainId(Digest::of(format!("{} {diff}", p.chain_id).as_bytes())),
-            };
-            out.push(self.engine.store().layer_info(&chain)?);
-        }
-        Ok(out)
+        let store = self.engine.store();
+        let chain = ChainId::chain(&config.rootfs.diff_ids);
+        Ok(chain
+            .iter()
+            .map(|c| store.layer_info(c))
+            .collect::<Result<_, _>>()?)
     }
 
     fn build_stage(&mut self, sp: &graph::StagePlan, multi: bool) -> Result<StageState> {

@@ -86,32 +86,10 @@ impl Engine {
         let _ = std::fs::remove_file(&tmp);
         let layer = added?;
 
-        let mut layers: Vec<LayerInfo> = Vec::new();
-        let mut parent: Option<ChainId> = None;
-        for diff_id in &base.rootfs.diff_ids {
-            let chain_id = match &parent {
-                None => ChainId(diff_id.0.clone()),
-                Some(p) => ChainId(Digest::of(format!("{p} {diff_id}").as_bytes())),
-            };
-            let size = self.store().layer_size(&chain_id)?;
-            let (blob_digest, media_type, blob_size) =
-                self.store().layer_blob(diff_id)?.unwrap_or_else(|| {
-                    (
-                        diff_id.0.clone(),
-                        "application/vnd.oci.image.layer.v1.tar".into(),
-                        size,
-                    )
-                });
-            layers.push(LayerInfo {
-                chain_id: chain_id.clone(),
-                diff_id: diff_id.clone(),
-                size,
-                blob_digest,
-                blob_size,
-                media_type,
-            });
-            parent = Some(chain_id);
-        }
+        let mut layers: Vec<LayerInfo> = ChainId::chain(&base.rootfs.diff_ids)
+            .iter()
+            .map(|c| self.store().layer_info(c))
+            .collect::<Result<_, _>>()?;
         let mut config = base.clone();
         let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         config.created = Some(created.clone());

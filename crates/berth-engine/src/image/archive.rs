@@ -353,17 +353,7 @@ impl Engine {
             let parent = i.checked_sub(1).map(|p| chain[p].clone());
             let diff_id = &config.rootfs.diff_ids[i];
             if self.store().has_layer(&chain[i])? {
-                let (digest, media, size) = self.store().layer_blob(diff_id)?.ok_or_else(|| {
-                    EngineError::NotFound(format!("no blob for stored layer {diff_id}"))
-                })?;
-                stored.push(LayerInfo {
-                    chain_id: chain[i].clone(),
-                    diff_id: diff_id.clone(),
-                    size: self.store().layer_size(&chain[i])?,
-                    blob_digest: digest,
-                    blob_size: size,
-                    media_type: media,
-                });
+                stored.push(self.store().layer_info(&chain[i])?);
                 continue;
             }
             let file = File::open(path).map_err(io_error("open layer", path))?;

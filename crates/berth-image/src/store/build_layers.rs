@@ -2,18 +2,18 @@
 //! dir after a RUN, or a tree a COPY wrote) becomes a layer by packing it once into its blob and
 //! renaming the directory itself into `layers/`, with no second unpack.
 //!
-//! Crash safety follows `layers.rs`: the blob is hashed as it is written and renamed into place
-//! by [`BlobWriter::commit`](super::BlobWriter::commit); the directory is renamed into `layers/`
-//! and its row inserted inside one write transaction, after the filesystem was synced.
+//! Crash safety is `layers.rs`'s: the blob is hashed as it is written and renamed into place by
+//! [`BlobWriter::commit`](super::BlobWriter::commit), then `Store::record_layer` moves the
+//! directory into `layers/` and records it.
 
 use std::fs;
 use std::path::Path;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::OptionalExtension;
 
-use super::layers::MEDIA_TYPE_LAYER_TAR;
-use super::{io_err, remove_any, LayerInfo, Result, Store, StoreError};
-use crate::digest::{ChainId, DiffId, Digest};
+use super::layers::{RecordedLayer, MEDIA_TYPE_LAYER_TAR};
+use super::{LayerInfo, Result, Store, StoreError};
+use crate::digest::{ChainId, DiffId};
 use crate::layer::{self, PackOptions};
 
 impl Store {
@@ -37,43 +37,16 @@ impl Store {
         let blob_size = blob_writer.written();
         let blob_digest = blob_writer.commit(None)?;
         let diff_id = DiffId(blob_digest.clone());
-        let chain_id = match parent {
-            None => ChainId(diff_id.0.clone()),
-            Some(parent) => ChainId(Digest::of(format!("{parent} {diff_id}").as_bytes())),
-        };
         let size = content_size(dir);
-
-        sync_filesystem(dir)?;
-        let tx = self.db().write()?;
-        let recorded: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM layers WHERE chain_id = ?1",
-                [chain_id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if recorded.is_none() {
-            let target = self.layer_dir(&chain_id);
-            remove_any(&target);
-            fs::rename(dir, &target).map_err(io_err("rename layer into", &target))?;
-            tx.execute(
-                "INSERT INTO layers (chain_id, diff_id, parent, size) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    chain_id.to_string(),
-                    diff_id.to_string(),
-                    parent.map(|p| p.to_string()),
-                    size as i64
-                ],
-            )?;
-        }
-        tx.execute(
-            "INSERT OR IGNORE INTO layer_blobs (digest, diff_id, media_type, size) VALUES (?1, ?2, ?3, ?4)",
-            params![blob_digest.to_string(), diff_id.to_string(), MEDIA_TYPE_LAYER_TAR, blob_size as i64],
-        )?;
-        tx.commit()?;
-        if recorded.is_some() {
-            remove_any(dir);
-        }
+        let chain_id = self.record_layer(&RecordedLayer {
+            dir,
+            parent,
+            diff_id: &diff_id,
+            size,
+            blob_digest: &blob_digest,
+            blob_size,
+            media_type: MEDIA_TYPE_LAYER_TAR,
+        })?;
         Ok(LayerInfo {
             chain_id,
             diff_id,
@@ -128,13 +101,4 @@ fn content_size(dir: &Path) -> u64 {
         }
     }
     total
-}
-
-fn sync_filesystem(path: &Path) -> Result<()> {
-    let dir = fs::File::open(path).map_err(io_err("open", path))?;
-    rustix::fs::syncfs(&dir).map_err(|e| StoreError::Io {
-        action: "sync filesystem of",
-        path: path.to_path_buf(),
-        source: e.into(),
-    })
 }

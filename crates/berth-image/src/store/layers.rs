@@ -151,45 +151,19 @@ impl Store {
                 });
             }
         }
-        let chain_id = match parent {
-            None => ChainId(diff_id.0.clone()),
-            Some(parent) => ChainId(Digest::of(format!("{parent} {diff_id}").as_bytes())),
-        };
         let media_type = source
             .media_type
             .clone()
             .unwrap_or_else(|| media_type_of(compression).to_string());
-
-        // Data first, then the name: after this sync a recorded layer is complete on disk.
-        sync_filesystem(&tmp)?;
-        let tx = self.db().write()?;
-        let recorded: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM layers WHERE chain_id = ?1",
-                [chain_id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if recorded.is_none() {
-            let dir = self.layer_dir(&chain_id);
-            // A directory without a row is what a killed writer left between rename and commit.
-            remove_any(&dir);
-            fs::rename(&tmp, &dir).map_err(io_err("rename layer into", &dir))?;
-            tx.execute(
-                "INSERT INTO layers (chain_id, diff_id, parent, size) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    chain_id.to_string(),
-                    diff_id.to_string(),
-                    parent.map(|p| p.to_string()),
-                    stats.bytes as i64
-                ],
-            )?;
-        }
-        tx.execute(
-            "INSERT OR IGNORE INTO layer_blobs (digest, diff_id, media_type, size) VALUES (?1, ?2, ?3, ?4)",
-            params![blob_digest.to_string(), diff_id.to_string(), media_type, blob_size as i64],
-        )?;
-        tx.commit()?;
+        let chain_id = self.record_layer(&RecordedLayer {
+            dir: &tmp,
+            parent,
+            diff_id: &diff_id,
+            size: stats.bytes,
+            blob_digest: &blob_digest,
+            blob_size,
+            media_type: &media_type,
+        })?;
         drop(guard);
         Ok(LayerInfo {
             chain_id,
@@ -199,6 +173,52 @@ impl Store {
             blob_size,
             media_type,
         })
+    }
+
+    /// Records a finished layer directory (under `tmp/`) and the blob it was packed as. This is
+    /// the one place the crash-safety order lives: data synced first, then the directory renamed
+    /// into `layers/` and its row inserted inside one write transaction, so a recorded layer is
+    /// always complete. When the layer is already recorded, `dir` is removed instead.
+    pub(super) fn record_layer(&self, layer: &RecordedLayer<'_>) -> Result<ChainId> {
+        let chain_id = ChainId::child(layer.parent, layer.diff_id);
+        sync_filesystem(layer.dir)?;
+        let tx = self.db().write()?;
+        let recorded: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM layers WHERE chain_id = ?1",
+                [chain_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if recorded.is_none() {
+            let target = self.layer_dir(&chain_id);
+            // A directory without a row is what a killed writer left between rename and commit.
+            remove_any(&target);
+            fs::rename(layer.dir, &target).map_err(io_err("rename layer into", &target))?;
+            tx.execute(
+                "INSERT INTO layers (chain_id, diff_id, parent, size) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    chain_id.to_string(),
+                    layer.diff_id.to_string(),
+                    layer.parent.map(|p| p.to_string()),
+                    layer.size as i64
+                ],
+            )?;
+        }
+        tx.execute(
+            "INSERT OR IGNORE INTO layer_blobs (digest, diff_id, media_type, size) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                layer.blob_digest.to_string(),
+                layer.diff_id.to_string(),
+                layer.media_type,
+                layer.blob_size as i64
+            ],
+        )?;
+        tx.commit()?;
+        if recorded.is_some() {
+            remove_any(layer.dir);
+        }
+        Ok(chain_id)
     }
 
     /// Removes every layer that no image references, directly or as an ancestor, and the blobs
@@ -338,6 +358,18 @@ fn media_type_of(compression: Compression) -> &'static str {
         Compression::Zstd => MEDIA_TYPE_LAYER_ZSTD,
         _ => MEDIA_TYPE_LAYER_TAR,
     }
+}
+
+/// A finished layer directory and its blob, as [`Store::record_layer`] takes them.
+pub(super) struct RecordedLayer<'a> {
+    pub dir: &'a Path,
+    pub parent: Option<&'a ChainId>,
+    pub diff_id: &'a DiffId,
+    /// Bytes of regular-file content in `dir`.
+    pub size: u64,
+    pub blob_digest: &'a Digest,
+    pub blob_size: u64,
+    pub media_type: &'a str,
 }
 
 /// Flushes everything written on the filesystem that holds `path`.

@@ -144,20 +144,12 @@ impl Berth {
         I: IntoIterator<Item = S> + Clone,
         S: AsRef<OsStr>,
     {
-        let shown: Vec<String> = args
-            .clone()
-            .into_iter()
-            .map(|a| a.as_ref().to_string_lossy().into_owned())
-            .collect();
+        let shown = shown(args.clone());
         let run = self.run(args);
         assert_eq!(
-            run.code,
-            0,
+            run.code, 0,
             "berth {} failed ({}):\nstdout: {}\nstderr: {}",
-            shown.join(" "),
-            run.code,
-            run.stdout,
-            run.stderr
+            shown, run.code, run.stdout, run.stderr
         );
         run.stdout
     }
@@ -168,18 +160,12 @@ impl Berth {
         I: IntoIterator<Item = S> + Clone,
         S: AsRef<OsStr>,
     {
-        let shown: Vec<String> = args
-            .clone()
-            .into_iter()
-            .map(|a| a.as_ref().to_string_lossy().into_owned())
-            .collect();
+        let shown = shown(args.clone());
         let run = self.run(args);
         assert_ne!(
-            run.code,
-            0,
+            run.code, 0,
             "berth {} should have failed:\n{}",
-            shown.join(" "),
-            run.stdout
+            shown, run.stdout
         );
         run
     }
@@ -214,6 +200,19 @@ impl Berth {
             .trim()
             .to_string()
     }
+}
+
+/// The arguments as one line, for assertion messages.
+fn shown<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let words: Vec<String> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    words.join(" ")
 }
 
 /// Writes a busybox rootfs tar to `path`; `extra` files (path, content) are added on top.

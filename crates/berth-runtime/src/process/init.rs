@@ -15,15 +15,14 @@
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::AsFd;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 
-use super::channel::{Channel, ChildFailure, FailureKind, Message, Reply};
+use super::channel::{Channel, ChildFailure, Message, Reply};
 use super::launch::StepError;
-use super::{failure, failure_exit_code, install_stdio, launch, ProcessPlan, Stdio};
+use super::{finish_child, install_stdio, launch, setup_err, ProcessPlan, Stdio};
 use crate::cgroup_join::TaskFiles;
 use crate::error::RuntimeError;
 use crate::namespaces::NamespacePlan;
@@ -236,27 +235,13 @@ enum Barrier {
 
 /// The init process's life after the clone. Never returns: it `execve`s or `_exit`s.
 pub(crate) fn run(channel: &Channel, plan: &InitPlan, stdio: Stdio) -> ! {
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| match setup(channel, plan, stdio) {
-        Ok(Barrier::Released { cwd_entered }) => Some(launch::exec(&plan.process, cwd_entered)),
-        Ok(Barrier::Abandoned) => None,
-        Err(failure) => Some(failure),
-    }));
-    let failure = match outcome {
-        Ok(Some(failure)) => failure,
-        Ok(None) => crate::sys::exit_immediately(0),
-        Err(_) => ChildFailure {
-            kind: FailureKind::Setup,
-            errno: 0,
-            message: "the container init process panicked".into(),
-        },
-    };
-    let code = failure_exit_code(failure.kind);
-    let _ = channel.send(&Message::Failed(failure), None);
-    crate::sys::exit_immediately(code)
-}
-
-fn setup_err(err: impl std::error::Error + 'static) -> ChildFailure {
-    failure(FailureKind::Setup, &err)
+    finish_child(channel, "the container init process", || {
+        match setup(channel, plan, stdio) {
+            Ok(Barrier::Released { cwd_entered }) => Some(launch::exec(&plan.process, cwd_entered)),
+            Ok(Barrier::Abandoned) => None,
+            Err(failure) => Some(failure),
+        }
+    })
 }
 
 fn step(step: &'static str) -> impl FnOnce(rustix::io::Errno) -> ChildFailure {

@@ -227,6 +227,33 @@ pub(crate) fn install_stdio(stdio: Stdio) -> io::Result<()> {
     Ok(())
 }
 
+/// Ends a child (container init or exec'd process) after its set-up. `setup` returns the
+/// failure to report, or `None` when the parent went away before starting it (exit 0). A panic
+/// during set-up is reported as a set-up failure of `what`; the exit status follows the kind.
+pub(crate) fn finish_child(
+    channel: &channel::Channel,
+    what: &str,
+    setup: impl FnOnce() -> Option<ChildFailure>,
+) -> ! {
+    let failure = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(setup)) {
+        Ok(Some(failure)) => failure,
+        Ok(None) => crate::sys::exit_immediately(0),
+        Err(_) => ChildFailure {
+            kind: FailureKind::Setup,
+            errno: 0,
+            message: format!("{what} panicked during set-up"),
+        },
+    };
+    let code = failure_exit_code(failure.kind);
+    let _ = channel.send(&channel::Message::Failed(failure), None);
+    crate::sys::exit_immediately(code)
+}
+
+/// A set-up step's error as the failure the child reports.
+pub(crate) fn setup_err(err: impl Error + 'static) -> ChildFailure {
+    failure(FailureKind::Setup, &err)
+}
+
 /// The exit status the child uses when it fails before `execve`, by Docker's conventions.
 pub(crate) fn failure_exit_code(kind: FailureKind) -> i32 {
     match kind {

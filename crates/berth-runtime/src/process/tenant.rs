@@ -5,12 +5,11 @@
 //! [`super::launch`] steps as the init process.
 
 use std::os::fd::AsFd;
-use std::panic::{self, AssertUnwindSafe};
 
-use super::channel::{Channel, ChildFailure, FailureKind, Message};
+use super::channel::{Channel, ChildFailure, Message};
 use super::init::wait_for;
 use super::launch::StepError;
-use super::{failure, failure_exit_code, install_stdio, launch, ProcessPlan, Stdio};
+use super::{finish_child, install_stdio, launch, setup_err, ProcessPlan, Stdio};
 use crate::cgroup_join::TaskFiles;
 use crate::namespaces::NamespacePlan;
 use crate::{rlimits, sys, tty};
@@ -26,27 +25,13 @@ pub(crate) struct TenantPlan {
 
 /// The exec'd process's life after the fork. Never returns.
 pub(crate) fn run(channel: &Channel, plan: &TenantPlan, stdio: Stdio) -> ! {
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| match setup(channel, plan, stdio) {
-        Ok(Some(cwd_entered)) => Some(launch::exec(&plan.process, cwd_entered)),
-        Ok(None) => None,
-        Err(failure) => Some(failure),
-    }));
-    let failure = match outcome {
-        Ok(Some(failure)) => failure,
-        Ok(None) => crate::sys::exit_immediately(0),
-        Err(_) => ChildFailure {
-            kind: FailureKind::Setup,
-            errno: 0,
-            message: "the exec'd process panicked during set-up".into(),
-        },
-    };
-    let code = failure_exit_code(failure.kind);
-    let _ = channel.send(&Message::Failed(failure), None);
-    crate::sys::exit_immediately(code)
-}
-
-fn setup_err(err: impl std::error::Error + 'static) -> ChildFailure {
-    failure(FailureKind::Setup, &err)
+    finish_child(channel, "the exec'd process", || {
+        match setup(channel, plan, stdio) {
+            Ok(Some(cwd_entered)) => Some(launch::exec(&plan.process, cwd_entered)),
+            Ok(None) => None,
+            Err(failure) => Some(failure),
+        }
+    })
 }
 
 /// `Ok(Some(cwd_entered))` once started, `Ok(None)` if the parent went away.

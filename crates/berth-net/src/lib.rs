@@ -1,1 +1,2 @@
 //! berth-net
+pub mod dns;

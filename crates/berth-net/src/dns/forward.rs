@@ -68,7 +68,8 @@ pub(crate) struct Forward {
 }
 
 impl Forward {
-    /// Sends `packet` (the client's query, parsed as `request`) to the first upstream that takes it.
+    /// Sends `packet` (the client's query, parsed as `request`) to the first upstream that
+    /// takes it.
     pub(crate) fn start(
         packet: &[u8],
         request: Message,
@@ -114,7 +115,8 @@ impl Forward {
             Ok(Some(reply)) => self.judge(reply, upstreams, now),
             Ok(None) => Progress::Waiting,
             Err(error) => {
-                tracing::debug!(upstream = ?upstreams.addresses.get(self.upstream), %error, "upstream failed");
+                let upstream = upstreams.addresses.get(self.upstream);
+                tracing::debug!(?upstream, %error, "upstream failed");
                 self.try_from(self.upstream + 1, upstreams, now)
             }
         }

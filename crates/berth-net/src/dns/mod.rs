@@ -8,17 +8,18 @@
 //!
 //! **Single thread, one `poll`.** The server is a long-lived process per network, so its cost is
 //! its memory: one thread and one poll set (listening sockets, TCP clients, in-flight upstream
-//! queries) keep it around 1–2 MiB RSS, where an async runtime would spend more on thread stacks
-//! and buffers than the work needs. A local answer is a hash look-up and a few hundred bytes
-//! of encoding, far below anything threads would parallelise usefully.
+//! queries) and no async runtime, whose worker threads and buffers would cost more than the work
+//! needs. Measured with `examples/dns_bench.rs`: 2.3–2.7 MiB RSS, of which about 250 KiB is
+//! anonymous memory (a plain `sleep` is 1.8 MiB: libc and the loader are the rest), and 100–190
+//! thousand local answers per second on one core; threads would buy nothing here.
 //!
 //! **Local answers.** A queries are matched against [`Records::lookup_a`] case-insensitively
 //! and with or without the trailing dot; the answer is authoritative with a TTL of 600 s, the
 //! value Docker uses. Container resolvers (glibc, musl) do not cache, so the TTL only reaches
-//! caching resolvers inside containers; they re-learn a changed name within 10 minutes, as under
-//! Docker (aardvark's 60 s converges faster, but Docker is the reference). A known name has no AAAA or
-//! other records (containers are IPv4-only): NOERROR with no answers, never forwarded, so
-//! container names do not leak to the host's resolvers. PTR questions for
+//! caching resolvers inside containers; they re-learn a changed name within 10 minutes, as
+//! under Docker (aardvark's 60 s converges faster, but Docker is the reference). A known name
+//! has no AAAA or other records (containers are IPv4-only): NOERROR with no answers, never
+//! forwarded, so container names do not leak to the host's resolvers. PTR questions for
 //! `d.c.b.a.in-addr.arpa` go to [`Records::lookup_ptr`]. Search-domain suffixes get no special
 //! treatment: a name the records do not know is simply forwarded.
 //!

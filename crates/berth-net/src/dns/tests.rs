@@ -507,3 +507,23 @@ fn bind_refuses_to_forward_to_itself() {
     assert_eq!(server.upstreams(), ["192.0.2.53:53".parse().unwrap()]);
     assert_ne!(server.local_addr().unwrap().port(), 0);
 }
+
+#[test]
+fn tcp_client_that_half_closes_still_gets_its_forwarded_reply() {
+    let upstream = FakeUpstream::start(Upstream::Answers(Ipv4Addr::new(192, 0, 2, 11)));
+    let server = Running::with_upstreams(vec![upstream.address]);
+    let query = question("example.org", RecordType::A);
+    let mut stream = TcpStream::connect(server.address).unwrap();
+    stream.set_read_timeout(Some(CLIENT_PATIENCE)).unwrap();
+    stream
+        .write_all(&frame(&query.to_vec().unwrap()).unwrap())
+        .unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).unwrap();
+    let reply = take_message(&mut received).expect("a whole reply before the close");
+    let reply = Message::from_vec(&reply).unwrap();
+    assert_eq!(reply.metadata.id, query.metadata.id);
+    assert_eq!(a_records(&reply), [Ipv4Addr::new(192, 0, 2, 11)]);
+    assert!(received.is_empty());
+}

@@ -11,3 +11,4 @@ mod registry_auth;
 mod registry_faults;
 mod registry_platform;
 mod store;
+mod volumes;

@@ -10,6 +10,7 @@ pub mod image;
 pub mod monitor;
 pub mod registry;
 pub mod system;
+pub mod volume;
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,7 @@ impl Engine {
     pub fn open(root: &Path, runroot: &Path) -> Result<Engine> {
         let store = Store::open(root)?;
         container::state::ensure_schema(store.db().conn())?;
+        volume::ensure_schema(store.db().conn())?;
         Ok(Engine {
             store,
             runroot: runroot.to_path_buf(),

@@ -54,13 +54,16 @@ impl Engine {
     pub fn disk_usage(&self) -> Result<Vec<DiskUsage>> {
         let images = self.store().list_images()?;
         let size = self.store_layer_bytes()?;
-        Ok(vec![DiskUsage {
-            kind: "Images",
-            total: images.len() as u64,
-            active: 0,
-            size,
-            reclaimable: size,
-        }])
+        Ok(vec![
+            DiskUsage {
+                kind: "Images",
+                total: images.len() as u64,
+                active: 0,
+                size,
+                reclaimable: size,
+            },
+            self.volume_usage()?,
+        ])
     }
 
     fn store_layer_bytes(&self) -> Result<u64> {

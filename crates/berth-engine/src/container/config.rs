@@ -25,6 +25,8 @@ pub struct Config {
     pub working_dir: String,
     pub entrypoint: Option<Vec<String>>,
     pub labels: BTreeMap<String, String>,
+    /// The image's `VOLUME`s and `-v /path`: where anonymous volumes go.
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -169,6 +171,13 @@ pub struct HostConfig {
     pub privileged: bool,
     pub security_opt: Vec<String>,
     pub ulimits: Vec<Ulimit>,
+    /// `-v` as given (resolved into mount points by `crate::volume::mounts`).
+    pub binds: Vec<String>,
+    /// `--mount`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<crate::volume::mounts::MountSpec>,
+    /// `--volumes-from CONTAINER[:ro|rw]`.
+    pub volumes_from: Vec<String>,
 }
 
 #[cfg(test)]

@@ -79,7 +79,13 @@ impl Engine {
         )?;
         let (_, image) = self.store().image_config(&image_id)?;
         let id = new_id();
-        let config = merge_config(&image.config, opts, &id)?;
+        let mut config = merge_config(&image.config, opts, &id)?;
+        let mounts = crate::volume::mounts::plan(
+            self.store().db().conn(),
+            &opts.host,
+            &image.config,
+            &mut config,
+        )?;
 
         let dir = container_dir(self.root(), &id);
         make_dirs(&dir, &config, &opts.host)?;
@@ -120,6 +126,7 @@ impl Engine {
                     }
                 }
             }
+            crate::volume::mounts::record(&tx, self.root(), &id, &mounts)?;
             tx.commit()?;
             Ok(())
         })();
@@ -246,6 +253,7 @@ fn merge_config(image: &RunConfig, opts: &CreateOptions, id: &str) -> Result<Con
             .unwrap_or_else(|| image.working_dir.clone()),
         entrypoint,
         labels,
+        volumes: None,
         stop_signal: opts
             .stop_signal
             .clone()

@@ -34,6 +34,7 @@ impl Engine {
         } else {
             &c.host_config.network_mode
         });
+        crate::volume::mounts::docker_host_nulls(&mut host);
         host["LogConfig"] = json!({ "Type": "json-file", "Config": {} });
         host["CpuPeriod"] = json!(if c.host_config.nano_cpus > 0 {
             100_000
@@ -86,7 +87,7 @@ impl Engine {
                 },
                 "Name": "overlay"
             },
-            "Mounts": [],
+            "Mounts": crate::volume::mounts::inspect_mounts(self.store().db().conn(), self.root(), &c.id),
             "Config": config,
             "NetworkSettings": {
                 "Bridge": "",

@@ -10,6 +10,16 @@ use crate::{Engine, EngineError, Result};
 impl Engine {
     /// Removes a container. Running (or paused) ones need `force`, which kills them.
     pub fn remove_container(&self, name_or_id: &str, force: bool) -> Result<()> {
+        self.remove_container_with_volumes(name_or_id, force, false)
+    }
+
+    /// Removes a container; with `volumes` (`rm -v`) its anonymous volumes too.
+    pub fn remove_container_with_volumes(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let c = self.container(name_or_id)?;
         if c.state.is_active() {
             if !force {
@@ -75,6 +85,12 @@ impl Engine {
             .db()
             .conn()
             .execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
+        crate::volume::mounts::container_removed(
+            self.store().db().conn(),
+            self.root(),
+            &c.id,
+            volumes,
+        )?;
         let _ = std::fs::remove_dir_all(&rd);
         Ok(())
     }

@@ -70,7 +70,9 @@ impl Engine {
         }
         let dir = container_dir(self.root(), &container.id);
         let lowers = rootfs::lower_dirs(self, &container.image_id)?;
-        let spec = spec::build(&container, &dir, &lowers)?;
+        let mut spec = spec::build(&container, &dir, &lowers)?;
+        // Held until the monitor reported the start (dropped when this function returns).
+        let _volumes = self.activate_volumes(&container, &lowers, &mut spec)?;
         spec::write(&dir, &spec)?;
 
         let (mine, theirs) = sys::socket_pair().map_err(|source| EngineError::Io {

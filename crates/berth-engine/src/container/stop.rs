@@ -75,6 +75,8 @@ impl Engine {
                 )));
             }
         }
+        // The exit is recorded: let go of volume mounts now rather than when the monitor ends.
+        crate::volume::activate::container_stopped(self.store().db().conn(), self.root(), &c.id);
         Ok(())
     }
 

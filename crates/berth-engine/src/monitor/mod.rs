@@ -76,6 +76,9 @@ pub fn main(args: MonitorArgs) -> i32 {
         UnixStream::from(unsafe { ctr::sys::adopt_fd(fd) })
     });
     let result = Monitor::new(&args, sync).and_then(|m| m.run());
+    if let Ok(conn) = open_db(&args.root) {
+        crate::volume::activate::container_stopped(&conn, &args.root, &args.id);
+    }
     drop(lock);
     match result {
         Ok(()) => 0,
@@ -613,6 +616,10 @@ impl Monitor {
     fn remove(&self, conn: &Connection) {
         if let Err(err) = conn.execute("DELETE FROM containers WHERE id = ?1", [&self.id]) {
             tracing::warn!(%err, "failed to delete the container row");
+        }
+        if let Err(err) = crate::volume::mounts::container_removed(conn, &self.root, &self.id, true)
+        {
+            tracing::warn!(%err, "failed to remove the container's anonymous volumes");
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_dir_all(&self.run_dir);

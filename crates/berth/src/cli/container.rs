@@ -41,6 +41,15 @@ pub struct CreateFlags {
     /// Mount a tmpfs directory (PATH[:OPTIONS])
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    /// Bind mount a volume ([SOURCE:]DEST[:MODE])
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=…,src=…,dst=…)
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,

@@ -7,6 +7,7 @@ pub mod image;
 pub mod pending;
 pub mod registry;
 pub mod system;
+pub mod volume;
 
 use std::path::PathBuf;
 
@@ -17,6 +18,7 @@ pub use container::*;
 pub use image::*;
 pub use pending::Pending;
 pub use system::*;
+pub use volume::*;
 
 /// berth: a fast, daemonless, Docker-compatible container engine.
 #[derive(Debug, Parser)]
@@ -285,13 +287,18 @@ pub enum NetworkCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
-    Create(Pending),
-    Inspect(Pending),
+    /// Create a volume
+    Create(VolumeCreateArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(VolumeInspectArgs),
+    /// List volumes
     #[command(visible_alias = "list")]
-    Ls(Pending),
-    Prune(Pending),
+    Ls(VolumeLsArgs),
+    /// Remove unused local volumes
+    Prune(VolumePruneArgs),
+    /// Remove one or more volumes
     #[command(visible_alias = "remove")]
-    Rm(Pending),
+    Rm(VolumeRmArgs),
 }
 
 #[derive(Debug, Subcommand)]

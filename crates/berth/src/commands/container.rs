@@ -170,6 +170,13 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
             privileged: flags.privileged,
             security_opt: flags.security_opt.clone(),
             ulimits,
+            binds: flags.volume.clone(),
+            mounts: flags
+                .mount
+                .iter()
+                .map(|m| super::volume::parse_mount_flag(m).map_err(|e| fail(125, e)))
+                .collect::<Result<_>>()?,
+            volumes_from: flags.volumes_from.clone(),
         },
     })
 }
@@ -322,7 +329,9 @@ pub fn kill(engine: &Engine, args: KillArgs) -> Result<ExitCode> {
 }
 
 pub fn rm(engine: &Engine, args: RmArgs) -> Result<ExitCode> {
-    each(&args.containers, |n| engine.remove_container(n, args.force))
+    each(&args.containers, |n| {
+        engine.remove_container_with_volumes(n, args.force, args.volumes)
+    })
 }
 
 pub fn pause(engine: &Engine, args: ContainersArgs) -> Result<ExitCode> {

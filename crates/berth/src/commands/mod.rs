@@ -6,6 +6,7 @@ mod container;
 mod image;
 mod registry;
 mod system;
+mod volume;
 
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ use berth_engine::Engine;
 
 use crate::cli::{
     BuilderCommand, Cli, Command, ContainerCommand, GlobalArgs, ImageCommand, NetworkCommand,
-    SystemCommand, VolumeCommand,
+    SystemCommand,
 };
 
 /// An error that carries its own exit status (e.g. 125 for engine errors of `run`).
@@ -74,7 +75,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Search(a) => registry::search(&open(g)?, a),
         Command::Container(ContainerCommand::Update(_)) => not_implemented("container update"),
         Command::Network(c) => not_implemented(&format!("network {}", network_verb(&c))),
-        Command::Volume(c) => not_implemented(&format!("volume {}", volume_verb(&c))),
+        Command::Volume(c) => volume::dispatch(&open(g)?, c),
         Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
             container::attach(&open(g)?, a)
         }
@@ -143,14 +144,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 fn network_verb(c: &NetworkCommand) -> String {
-    format!("{c:?}")
-        .split('(')
-        .next()
-        .unwrap_or("")
-        .to_lowercase()
-}
-
-fn volume_verb(c: &VolumeCommand) -> String {
     format!("{c:?}")
         .split('(')
         .next()

@@ -109,8 +109,9 @@ fn field_text(row: &Value, field: &str) -> String {
     }
 }
 
-/// Writes rows as columns padded like Go's tabwriter with Docker's settings (min width 20
-/// for all but the last column, padding 3).
+/// Writes rows as columns padded like Go's tabwriter with the Docker CLI's settings
+/// (`tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)`): a column is its widest cell plus 3,
+/// and at least 10.
 fn write_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> std::io::Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; columns];
@@ -124,7 +125,7 @@ fn write_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> std::io::Result<
         for (i, cell) in row.iter().enumerate() {
             line.push_str(cell);
             if i + 1 < row.len() {
-                let pad = widths[i] + 3 - cell.chars().count();
+                let pad = (widths[i] + 3).max(10) - cell.chars().count();
                 line.extend(std::iter::repeat_n(' ', pad));
             }
         }
@@ -154,4 +155,35 @@ fn reindent(two_space: &str) -> String {
     }
     out.pop();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_aligned;
+
+    fn aligned(rows: &[&[&str]]) -> String {
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        let mut out = Vec::new();
+        write_aligned(&mut out, &rows).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn narrow_columns_are_ten_wide_like_dockers_tabwriter() {
+        assert_eq!(
+            aligned(&[&["DRIVER", "VOLUME NAME"], &["local", "data"]]),
+            "DRIVER    VOLUME NAME\nlocal     data\n"
+        );
+    }
+
+    #[test]
+    fn wide_columns_get_three_spaces_after_the_widest_cell() {
+        assert_eq!(
+            aligned(&[&["REPOSITORY", "TAG"], &["localhost:5000/app", "v1"]]),
+            "REPOSITORY           TAG\nlocalhost:5000/app   v1\n"
+        );
+    }
 }

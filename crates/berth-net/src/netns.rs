@@ -1,0 +1,97 @@
+//! Network namespaces pinned by a bind mount (`<runroot>/netns/<container-id>`), podman's
+//! model: the namespace exists before the container and is configured fully before it
+//! starts; the OCI spec joins it by path; unmounting the pin (and deleting the veth) ends it.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rustix::mount::{self, MountPropagationFlags, UnmountFlags};
+use rustix::thread::{self, LinkNameSpaceType, UnshareFlags};
+
+use crate::netlink::Netlink;
+
+/// A freshly made namespace: its file and a netlink socket inside it.
+pub struct NetNs {
+    pub file: OwnedFd,
+    pub netlink: Netlink,
+}
+
+/// Makes `dir` a private mount point (once), so pins made under it propagate into no other
+/// mount namespace and keep no namespace alive there.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    if mount::mount_change(dir, MountPropagationFlags::PRIVATE).is_ok() && is_mount_point(dir) {
+        return Ok(());
+    }
+    mount::mount_bind(dir, dir)?;
+    mount::mount_change(dir, MountPropagationFlags::PRIVATE)?;
+    Ok(())
+}
+
+fn is_mount_point(dir: &Path) -> bool {
+    let target = dir.display().to_string();
+    fs::read_to_string("/proc/self/mountinfo")
+        .map(|info| {
+            info.lines()
+                .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
+        })
+        .unwrap_or(false)
+}
+
+/// Creates a network namespace pinned at `pin` and returns it with a netlink socket opened
+/// inside. The calling thread is back in its own namespace when this returns.
+pub fn create(pin: &Path) -> io::Result<NetNs> {
+    private_dir(pin.parent().expect("pin has a parent"))?;
+    let own = File::open("/proc/thread-self/ns/net")?;
+    File::create(pin)?;
+    // SAFETY: NEWNET only changes this thread's network namespace; no descriptor table is
+    // unshared.
+    if let Err(err) = unsafe { thread::unshare_unsafe(UnshareFlags::NEWNET) } {
+        let _ = fs::remove_file(pin);
+        return Err(err.into());
+    }
+    let inside = (|| -> io::Result<NetNs> {
+        let file: OwnedFd = File::open("/proc/thread-self/ns/net")?.into();
+        mount::mount_bind("/proc/thread-self/ns/net", pin)?;
+        let netlink = Netlink::open()?;
+        Ok(NetNs { file, netlink })
+    })();
+    // Back home before anything else: the rest of the process must not run in the new one.
+    thread::move_into_link_name_space(own.as_fd(), Some(LinkNameSpaceType::Network)).map_err(
+        |e| {
+            io::Error::other(format!(
+                "failed to return to the host network namespace: {e}"
+            ))
+        },
+    )?;
+    if inside.is_err() {
+        let _ = remove(pin);
+    }
+    inside
+}
+
+/// Unmounts and removes the pin; a pin that is gone already is fine.
+pub fn remove(pin: &Path) -> io::Result<()> {
+    match mount::unmount(pin, UnmountFlags::DETACH) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match fs::remove_file(pin) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `pin` is a mounted namespace (an nsfs file, not one of the directory's).
+pub fn exists(pin: &Path) -> bool {
+    match (
+        fs::metadata(pin),
+        pin.parent().and_then(|p| fs::metadata(p).ok()),
+    ) {
+        (Ok(file), Some(dir)) => file.dev() != dir.dev(),
+        _ => false,
+    }
+}

@@ -8,6 +8,7 @@ pub mod container;
 pub mod error;
 pub mod image;
 pub mod monitor;
+pub mod network;
 pub mod registry;
 pub mod system;
 
@@ -28,6 +29,7 @@ impl Engine {
     pub fn open(root: &Path, runroot: &Path) -> Result<Engine> {
         let store = Store::open(root)?;
         container::state::ensure_schema(store.db().conn())?;
+        network::ensure_schema(store.db().conn(), root)?;
         Ok(Engine {
             store,
             runroot: runroot.to_path_buf(),

@@ -92,7 +92,7 @@ pub fn port_rules(
     format!(
         "add table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n\
          \tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n{dnat}\t}}\n\
-         \tchain output {{\n\t\ttype nat hook output priority dstnat; policy accept;\n{dnat}\t}}\n\
+         \tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n{dnat}\t}}\n\
          \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n{snat}\t}}\n}}\n"
     )
 }

@@ -95,3 +95,43 @@ pub fn exists(pin: &Path) -> bool {
         _ => false,
     }
 }
+
+/// A netlink socket inside the namespace pinned at `pin` (to change a running container's
+/// network, e.g. `network connect`).
+pub fn netlink_in(pin: &Path) -> io::Result<Netlink> {
+    let own = File::open("/proc/thread-self/ns/net")?;
+    let target = File::open(pin)?;
+    thread::move_into_link_name_space(target.as_fd(), Some(LinkNameSpaceType::Network))?;
+    let netlink = Netlink::open();
+    thread::move_into_link_name_space(own.as_fd(), Some(LinkNameSpaceType::Network)).map_err(
+        |e| {
+            io::Error::other(format!(
+                "failed to return to the host network namespace: {e}"
+            ))
+        },
+    )?;
+    netlink
+}
+
+/// Opens the namespace file at `pin`.
+pub fn open(pin: &Path) -> io::Result<OwnedFd> {
+    Ok(File::open(pin)?.into())
+}
+
+/// Unmounts the directory of pins made private by [`create`] and removes it (with whatever
+/// pins are left, each unmounted first).
+pub fn remove_dir(dir: &Path) -> io::Result<()> {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            remove(&entry.path())?;
+        }
+    }
+    match mount::unmount(dir, UnmountFlags::DETACH) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}

@@ -70,7 +70,8 @@ impl Engine {
         }
         let dir = container_dir(self.root(), &container.id);
         let lowers = rootfs::lower_dirs(self, &container.image_id)?;
-        let spec = spec::build(&container, &dir, &lowers)?;
+        let mut spec = spec::build(&container, &dir, &lowers)?;
+        crate::network::endpoint::join_in_spec(self, &container, &mut spec)?;
         spec::write(&dir, &spec)?;
 
         let (mine, theirs) = sys::socket_pair().map_err(|source| EngineError::Io {

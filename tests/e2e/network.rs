@@ -605,11 +605,23 @@ fn stopped_containers_release_everything() {
     b.ok(["rm", "-f", &id]);
     assert!(!pin.exists());
     assert!(!nft_tables().contains(&format!("berth-p-{}", &id[..12])));
-    let veths = Command::new("ip")
-        .args(["-o", "link", "show", "master", &b.bridge()])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&veths.stdout), "");
+    // The veth goes with the namespace, which the kernel cleans up in the background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let veths = Command::new("ip")
+            .args(["-o", "link", "show", "master", &b.bridge()])
+            .output()
+            .unwrap();
+        if veths.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "veth left: {}",
+            String::from_utf8_lossy(&veths.stdout)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // The same port at once: nothing holds it any more.
     httpd(&b, &["-p", &format!("{port}:80")]);
     assert_serves("127.0.0.1", port);

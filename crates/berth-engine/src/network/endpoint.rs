@@ -581,12 +581,21 @@ pub fn teardown(conn: &Connection, runroot: &Path, id: &str) -> Result<()> {
             errors.push(e.to_string());
         }
     }
+    // Unpinning the namespace ends it, and the kernel's namespace cleanup deletes its veths
+    // (and so their host ends) in the background: deleting a veth here instead costs 15–20 ms
+    // of RTNL time on every container exit. Only veths whose namespace was already gone
+    // (a crash between the two) are deleted by hand.
+    let pin = netns_path(runroot, id);
+    let pinned = netns::exists(&pin);
+    if let Err(e) = netns::remove(&pin) {
+        errors.push(format!("remove the network namespace: {e}"));
+    }
     let veths: Vec<String> = endpoints(conn, id)?
         .into_iter()
         .map(|e| e.veth)
         .filter(|v| !v.is_empty())
         .collect();
-    if !veths.is_empty() {
+    if !pinned && !veths.is_empty() {
         match Netlink::open() {
             Ok(mut nl) => {
                 for veth in veths {
@@ -597,9 +606,6 @@ pub fn teardown(conn: &Connection, runroot: &Path, id: &str) -> Result<()> {
             }
             Err(e) => errors.push(format!("open netlink: {e}")),
         }
-    }
-    if let Err(e) = netns::remove(&netns_path(runroot, id)) {
-        errors.push(format!("remove the network namespace: {e}"));
     }
     let tx = conn.unchecked_transaction()?;
     tx.execute("DELETE FROM port_mappings WHERE container_id = ?1", [id])?;

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use rustix::mount::{self, MountPropagationFlags, UnmountFlags};
+use rustix::mount::{self, UnmountFlags};
 use rustix::thread::{self, LinkNameSpaceType, UnshareFlags};
 
 use crate::netlink::Netlink;
@@ -19,32 +19,13 @@ pub struct NetNs {
     pub netlink: Netlink,
 }
 
-/// Makes `dir` a private mount point (once), so pins made under it propagate into no other
-/// mount namespace and keep no namespace alive there.
-fn private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    if mount::mount_change(dir, MountPropagationFlags::PRIVATE).is_ok() && is_mount_point(dir) {
-        return Ok(());
-    }
-    mount::mount_bind(dir, dir)?;
-    mount::mount_change(dir, MountPropagationFlags::PRIVATE)?;
-    Ok(())
-}
-
-fn is_mount_point(dir: &Path) -> bool {
-    let target = dir.display().to_string();
-    fs::read_to_string("/proc/self/mountinfo")
-        .map(|info| {
-            info.lines()
-                .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
-        })
-        .unwrap_or(false)
-}
-
 /// Creates a network namespace pinned at `pin` and returns it with a netlink socket opened
 /// inside. The calling thread is back in its own namespace when this returns.
 pub fn create(pin: &Path) -> io::Result<NetNs> {
-    private_dir(pin.parent().expect("pin has a parent"))?;
+    // The pin directory is a plain directory, not a mount of its own: an umount of a pin
+    // propagates like its mount did, and a container's mount namespace drops its copies
+    // when it pivots away from the host's root.
+    fs::create_dir_all(pin.parent().expect("pin has a parent"))?;
     let own = File::open("/proc/thread-self/ns/net")?;
     File::create(pin)?;
     // SAFETY: NEWNET only changes this thread's network namespace; no descriptor table is
@@ -118,17 +99,12 @@ pub fn open(pin: &Path) -> io::Result<OwnedFd> {
     Ok(File::open(pin)?.into())
 }
 
-/// Unmounts the directory of pins made private by [`create`] and removes it (with whatever
-/// pins are left, each unmounted first).
+/// Removes the directory of pins, each left pin unmounted first.
 pub fn remove_dir(dir: &Path) -> io::Result<()> {
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
             remove(&entry.path())?;
         }
-    }
-    match mount::unmount(dir, UnmountFlags::DETACH) {
-        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
-        Err(e) => return Err(e.into()),
     }
     match fs::remove_dir(dir) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),

@@ -248,16 +248,19 @@ impl Monitor {
                         oom_killed: oom,
                         finished_at: ctr::now_nanos(),
                     };
-                    if !restart {
-                        self.release_network();
-                    }
                     if !restart && self.host.auto_remove {
                         drop(tx);
+                        self.release_network();
                         self.remove(&conn);
                     } else {
                         state::record_exit(&tx, &self.id, exit, restart)
                             .map_err(|e| io_err("record the exit", e))?;
                         tx.commit().map_err(|e| io_err("record the exit", e))?;
+                        // After the commit: the exit's transaction must not see the
+                        // teardown's writes under its feet.
+                        if !restart {
+                            self.release_network();
+                        }
                     }
                     drop(conn);
                     if !restart {

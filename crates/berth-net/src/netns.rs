@@ -107,6 +107,11 @@ pub fn remove_dir(dir: &Path) -> io::Result<()> {
         }
     }
     match fs::remove_dir(dir) {
+        // A directory that an older berth made a mount point of its own.
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            mount::unmount(dir, UnmountFlags::DETACH)?;
+            fs::remove_dir(dir)
+        }
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }

@@ -8,7 +8,15 @@ use crate::engines::Engine;
 pub type Samples = Vec<(&'static str, Vec<f64>)>;
 type Scenario = fn(&[Engine], &Path, usize) -> anyhow::Result<Samples>;
 
-pub const ALL: &[&str] = &["import", "images", "inspect", "pull", "push", "build"];
+pub const ALL: &[&str] = &[
+    "import",
+    "images",
+    "inspect",
+    "pull",
+    "push",
+    "build",
+    "run-bridge",
+];
 
 pub fn by_name(name: &str) -> Option<Scenario> {
     Some(match name {
@@ -18,6 +26,7 @@ pub fn by_name(name: &str) -> Option<Scenario> {
         "pull" => pull,
         "push" => push,
         "build" => build,
+        "run-bridge" => run_bridge,
         _ => return None,
     })
 }
@@ -322,4 +331,40 @@ fn build(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Sampl
     report("build (nothing changed)", warm);
     println!("(next: build, one source file changed)");
     Ok(changed)
+}
+
+/// `run --rm --network bridge IMG true`: a container's whole life on the default bridge
+/// (namespace, veth, address, teardown) after one untimed warm-up run.
+fn run_bridge(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
+    let tar = inputs.join("busybox-rootfs.tar");
+    anyhow::ensure!(
+        tar.exists(),
+        "{} missing: run ../shared/anchors/bench-inputs.sh",
+        tar.display()
+    );
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "bench-busybox",
+        "true",
+    ];
+    let mut out = Vec::new();
+    for engine in engines {
+        if engine
+            .run(&["images", "-q", "bench-busybox"])?
+            .trim()
+            .is_empty()
+        {
+            engine.run(&["import", &tar.display().to_string(), "bench-busybox"])?;
+        }
+        engine.run(&args)?;
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            samples.push(time(|| engine.run(&args).map(drop))?);
+        }
+        out.push((engine.name, samples));
+    }
+    Ok(out)
 }

@@ -6,6 +6,7 @@ mod cli;
 mod containers;
 mod images;
 mod lifecycle;
+mod network;
 mod registry;
 mod registry_auth;
 mod registry_faults;

@@ -73,10 +73,26 @@ impl Berth {
             .prefix("berth-e2e-")
             .tempdir()
             .expect("temp dir");
+        // Each installation gets its own default bridge, so parallel tests never share one
+        // (and Drop can remove it).
+        let root = dir.path().join("root");
+        fs::create_dir_all(&root).expect("root dir");
+        fs::write(
+            root.join("daemon.json"),
+            format!("{{\"bridge\": \"{}\"}}\n", unique_bridge_name()),
+        )
+        .expect("daemon.json");
         Berth {
             dir,
             bin: berth_bin(),
         }
+    }
+
+    /// The default bridge of this installation (from its daemon.json).
+    pub fn bridge(&self) -> String {
+        let text = fs::read_to_string(self.root().join("daemon.json")).expect("daemon.json");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("daemon.json is JSON");
+        doc["bridge"].as_str().expect("bridge name").to_string()
     }
 
     pub fn dir(&self) -> &Path {
@@ -202,6 +218,17 @@ impl Berth {
     }
 }
 
+/// A Linux interface name (at most 15 bytes) no other installation of this host uses.
+fn unique_bridge_name() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "bt{:x}x{:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// The arguments as one line, for assertion messages.
 fn shown<I, S>(args: I) -> String
 where
@@ -264,27 +291,15 @@ pub fn write_busybox_tar(path: &Path, extra: &[(&str, &str)]) {
 impl Drop for Berth {
     /// Whatever a test did, nothing may stay mounted under its directory.
     fn drop(&mut self) {
-        // Containers first: `rm -f` kills them, their monitors, cgroups and run state.
+        // `system reset` removes the containers first (killing them, their monitors, cgroups
+        // and run state), then every network: bridges, nft tables, forwarding rules, DNS
+        // servers and the namespace directory.
         if self.root().join("berth.db").exists() {
-            let ids = self
-                .command(["ps", "-aq", "--no-trunc"])
+            let _ = self
+                .command(["system", "reset", "--force"])
+                .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .output();
-            if let Ok(ids) = ids {
-                let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect();
-                if !ids.is_empty() {
-                    let mut args = vec!["rm".to_string(), "-f".to_string()];
-                    args.extend(ids);
-                    let _ = self
-                        .command(args)
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                }
-            }
+                .status();
         }
         let dir = self.dir.path().to_string_lossy().into_owned();
         if let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") {

@@ -8,6 +8,7 @@ pub mod container;
 pub mod error;
 pub mod image;
 pub mod monitor;
+pub mod network;
 pub mod registry;
 pub mod system;
 pub mod volume;
@@ -30,6 +31,7 @@ impl Engine {
         let store = Store::open(root)?;
         container::state::ensure_schema(store.db().conn())?;
         volume::ensure_schema(store.db().conn())?;
+        network::ensure_schema(store.db().conn(), root)?;
         Ok(Engine {
             store,
             runroot: runroot.to_path_buf(),

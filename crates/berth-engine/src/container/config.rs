@@ -31,6 +31,9 @@ pub struct Config {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// `EXPOSE` and `--expose`: `"80/tcp": {}`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub exposed_ports: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Config {
@@ -146,13 +149,29 @@ impl Ulimit {
     }
 }
 
+/// One `-p` publication of a container port (Docker's `PortBinding`); `HostPort` may be
+/// empty (any free port) or a range (`8000-8010`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
 /// How the container relates to the host (Docker's `HostConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
-    /// `none`, `host`, or `default` (a private network namespace with only loopback until
-    /// bridge networking lands).
+    /// `default` (the `bridge` network), `none`, `host`, `container:NAME` or a network name.
     pub network_mode: String,
+    /// `-p`: Docker's `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`.
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `-P`.
+    pub publish_all_ports: bool,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--add-host name:ip`.
+    pub extra_hosts: Vec<String>,
     pub restart_policy: RestartPolicy,
     pub auto_remove: bool,
     pub readonly_rootfs: bool,

@@ -38,6 +38,10 @@ pub struct CreateOptions {
     pub pull: PullPolicy,
     pub platform: Option<String>,
     pub host: HostConfig,
+    /// `--expose`: `80/tcp`, added to the image's exposed ports.
+    pub expose: Vec<String>,
+    /// `--network-alias`, `--ip`.
+    pub endpoint: crate::network::endpoint::EndpointOptions,
 }
 
 impl Default for CreateOptions {
@@ -60,6 +64,8 @@ impl Default for CreateOptions {
             pull: PullPolicy::Missing,
             platform: None,
             host: HostConfig::default(),
+            expose: Vec::new(),
+            endpoint: Default::default(),
         }
     }
 }
@@ -127,6 +133,7 @@ impl Engine {
                 }
             }
             crate::volume::mounts::record(&tx, self.root(), &id, &mounts)?;
+            crate::network::endpoint::on_create(&tx, &container, &opts.endpoint)?;
             tx.commit()?;
             Ok(())
         })();
@@ -152,10 +159,6 @@ fn new_id() -> String {
 
 fn validate_host_config(host: &HostConfig) -> Result<()> {
     let bad = |m: String| Err(EngineError::InvalidArgument(m));
-    match host.network_mode.as_str() {
-        "" | "default" | "none" | "host" | "bridge" => {}
-        other => return bad(format!("network {other} not found")),
-    }
     if host.memory != 0 && host.memory < 6 * 1024 * 1024 {
         return bad("Minimum memory limit allowed is 6MB".into());
     }
@@ -259,6 +262,14 @@ fn merge_config(image: &RunConfig, opts: &CreateOptions, id: &str) -> Result<Con
             .clone()
             .or_else(|| Some(image.stop_signal.clone()).filter(|s| !s.is_empty())),
         stop_timeout: opts.stop_timeout.or(image.stop_timeout),
+        exposed_ports: image
+            .exposed_ports
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .chain(opts.expose.iter().cloned())
+            .map(|k| (k, Default::default()))
+            .collect(),
     };
     if config.args().is_empty() {
         return Err(EngineError::InvalidArgument("No command specified".into()));

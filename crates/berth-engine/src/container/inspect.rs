@@ -2,7 +2,6 @@
 
 use serde_json::{json, Value};
 
-use super::list::network_name;
 use super::state::{Container, ContainerState};
 use super::{log_path, rfc3339, rootfs};
 use crate::{Engine, Result};
@@ -23,7 +22,6 @@ impl Engine {
             Some((p, r)) => (p.clone(), r.to_vec()),
             None => (String::new(), Vec::new()),
         };
-        let network = network_name(c);
         let mut config = serde_json::to_value(&c.config).expect("config serialises");
         if c.config.labels.is_empty() {
             config["Labels"] = json!({});
@@ -89,25 +87,7 @@ impl Engine {
             },
             "Mounts": crate::volume::mounts::inspect_mounts(self.store().db().conn(), self.root(), &c.id),
             "Config": config,
-            "NetworkSettings": {
-                "Bridge": "",
-                "SandboxID": "",
-                "SandboxKey": if running && network != "host" { format!("/proc/{}/ns/net", c.pid) } else { String::new() },
-                "Ports": {},
-                "Networks": {
-                    network: {
-                        "NetworkID": network,
-                        "EndpointID": "",
-                        "Gateway": "",
-                        "IPAddress": "",
-                        "IPPrefixLen": 0,
-                        "MacAddress": "",
-                        // Bridge networking is not there yet: the default network is a private
-                        // namespace with only loopback.
-                        "Note": if network == "bridge" { "private network namespace with loopback only (bridge networking not yet available)" } else { "" },
-                    }
-                }
-            }
+            "NetworkSettings": self.network_settings(c),
         });
         if size {
             doc["SizeRw"] = json!(self.container_size(c));

@@ -160,9 +160,8 @@ impl Engine {
 /// The network a container is on, as `ps` and `inspect` name it.
 pub fn network_name(c: &Container) -> &str {
     match c.host_config.network_mode.as_str() {
-        "host" => "host",
-        "none" => "none",
-        _ => "bridge",
+        "" | "default" => crate::network::DEFAULT_NETWORK,
+        mode => mode,
     }
 }
 

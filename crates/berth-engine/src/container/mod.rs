@@ -45,7 +45,7 @@ pub mod wait;
 use std::path::{Path, PathBuf};
 
 pub use crate::registry::PullPolicy;
-pub use config::{Config, HostConfig, RestartPolicy, Ulimit};
+pub use config::{Config, HostConfig, PortBinding, RestartPolicy, Ulimit};
 pub use create::CreateOptions;
 pub use state::{Container, ContainerState};
 

@@ -56,6 +56,13 @@ impl Engine {
             &super::cgroup_path(&container.id),
         )
         .and_then(|c| c.destroy());
+        if let Err(err) = crate::network::endpoint::teardown(
+            self.store().db().conn(),
+            self.runroot(),
+            &container.id,
+        ) {
+            tracing::warn!(%err, "failed to tear down the network of a dead container");
+        }
         let tx = self.store().db().write()?;
         let current = state::load(&tx, &container.id)?;
         let Some(current) = current else {

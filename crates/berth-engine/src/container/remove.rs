@@ -70,6 +70,12 @@ impl Engine {
                 tracing::warn!(%err, "failed to delete the runtime container");
             }
         }
+        // Normally done by the monitor already; a no-op then.
+        if let Err(err) =
+            crate::network::endpoint::teardown(self.store().db().conn(), self.runroot(), &c.id)
+        {
+            tracing::warn!(%err, "failed to tear down the container's network");
+        }
         let dir = container_dir(self.root(), &c.id);
         if let Err(source) = std::fs::remove_dir_all(&dir) {
             if source.kind() != std::io::ErrorKind::NotFound {

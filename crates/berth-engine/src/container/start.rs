@@ -73,6 +73,7 @@ impl Engine {
         let mut spec = spec::build(&container, &dir, &lowers)?;
         // Held until the monitor reported the start (dropped when this function returns).
         let _volumes = self.activate_volumes(&container, &lowers, &mut spec)?;
+        crate::network::endpoint::join_in_spec(self, &container, &mut spec)?;
         spec::write(&dir, &spec)?;
 
         let (mine, theirs) = sys::socket_pair().map_err(|source| EngineError::Io {

@@ -145,6 +145,8 @@ struct Monitor {
     stop_requested: bool,
     /// `kill` by the user: `unless-stopped` stays down.
     killed: bool,
+    /// The container's network, set up before its first start and kept across restarts.
+    network: Option<crate::network::endpoint::Attachment>,
 }
 
 fn io_err(what: &str, err: impl std::fmt::Display) -> io::Error {
@@ -188,15 +190,22 @@ impl Monitor {
             clients,
             stop_requested: false,
             killed: false,
+            network: None,
         })
     }
 
     fn run(mut self) -> io::Result<()> {
         let mut delay = Duration::ZERO;
+        let mut failed_setup = self.attach_network().err();
         loop {
             let began = Instant::now();
-            match self.run_once()? {
+            let outcome = match failed_setup.take() {
+                Some(message) => Outcome::StartFailed(125, message),
+                None => self.run_once()?,
+            };
+            match outcome {
                 Outcome::StartFailed(code, message) => {
+                    self.release_network();
                     let conn = open_db(&self.root)?;
                     if self.host.auto_remove {
                         self.remove(&conn);
@@ -244,11 +253,17 @@ impl Monitor {
                     };
                     if !restart && self.host.auto_remove {
                         drop(tx);
+                        self.release_network();
                         self.remove(&conn);
                     } else {
                         state::record_exit(&tx, &self.id, exit, restart)
                             .map_err(|e| io_err("record the exit", e))?;
                         tx.commit().map_err(|e| io_err("record the exit", e))?;
+                        // After the commit: the exit's transaction must not see the
+                        // teardown's writes under its feet.
+                        if !restart {
+                            self.release_network();
+                        }
                     }
                     drop(conn);
                     if !restart {
@@ -264,6 +279,7 @@ impl Monitor {
                     };
                     trim_heap();
                     if !self.wait_backoff(delay)? {
+                        self.release_network();
                         let conn = open_db(&self.root)?;
                         state::set_state(&conn, &self.id, ContainerState::Exited)
                             .map_err(|e| io_err("record the stop", e))?;
@@ -276,6 +292,31 @@ impl Monitor {
                 }
             }
         }
+    }
+
+    /// Sets up the container's network (see `network::endpoint`); the error is the message
+    /// the starting CLI prints.
+    fn attach_network(&mut self) -> Result<(), String> {
+        let conn = open_db(&self.root).map_err(|e| e.to_string())?;
+        let container = state::load(&conn, &self.id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no such container: {}", self.id))?;
+        let attachment =
+            crate::network::endpoint::setup(&conn, &self.root, &self.runroot, &container)
+                .map_err(|e| e.to_string())?;
+        self.network = Some(attachment);
+        Ok(())
+    }
+
+    /// Tears the network down after the container's final exit.
+    fn release_network(&mut self) {
+        if let Ok(conn) = open_db(&self.root) {
+            if let Err(err) = crate::network::endpoint::teardown(&conn, &self.runroot, &self.id) {
+                tracing::warn!(%err, "failed to tear down the container's network");
+            }
+        }
+        // Closing the reservation sockets frees the host ports.
+        self.network = None;
     }
 
     /// One life of the container: create, start, serve, reap.

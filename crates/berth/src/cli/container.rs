@@ -95,9 +95,30 @@ pub struct CreateFlags {
     /// Set meta data on a container
     #[arg(short, long = "label")]
     pub label: Vec<String>,
-    /// Connect a container to a network ("none", "host"; bridge networks come later)
+    /// Connect a container to a network
     #[arg(long, visible_alias = "net", default_value = "default")]
     pub network: String,
+    /// Add network-scoped alias for the container
+    #[arg(long, visible_alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long)]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long)]
+    pub add_host: Vec<String>,
     /// Pull image before running ("always", "missing", "never")
     #[arg(long, default_value = "missing")]
     pub pull: String,

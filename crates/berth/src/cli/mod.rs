@@ -4,6 +4,7 @@
 pub mod build;
 pub mod container;
 pub mod image;
+pub mod network;
 pub mod pending;
 pub mod registry;
 pub mod system;
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 pub use build::*;
 pub use container::*;
 pub use image::*;
+pub use network::*;
 pub use pending::Pending;
 pub use system::*;
 pub use volume::*;
@@ -172,6 +174,9 @@ pub enum Command {
     /// The per-container monitor process (internal)
     #[command(hide = true)]
     Monitor(MonitorArgs),
+    /// The embedded DNS server of a user network (internal)
+    #[command(hide = true)]
+    DnsServer(DnsServerArgs),
     /// Show the berth version information
     Version(VersionArgs),
 }
@@ -274,15 +279,22 @@ pub enum ImageCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum NetworkCommand {
-    Connect(Pending),
-    Create(Pending),
-    Disconnect(Pending),
-    Inspect(Pending),
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkInspectArgs),
+    /// List networks
     #[command(visible_alias = "list")]
-    Ls(Pending),
-    Prune(Pending),
+    Ls(NetworkLsArgs),
+    /// Remove all unused networks
+    Prune(NetworkPruneArgs),
+    /// Remove one or more networks
     #[command(visible_alias = "remove")]
-    Rm(Pending),
+    Rm(NetworkRmArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,4 +323,7 @@ pub enum SystemCommand {
     Info(InfoArgs),
     /// Remove unused data
     Prune(Pending),
+    /// Reset berth: remove every container, network, image and volume
+    #[command(hide = true)]
+    Reset(ResetArgs),
 }

@@ -23,3 +23,10 @@ pub struct DfArgs {
     #[arg(long)]
     pub format: Option<String>,
 }
+
+#[derive(Debug, clap::Args)]
+pub struct ResetArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}

@@ -9,11 +9,12 @@ use anyhow::{bail, Context, Result};
 use berth_engine::container::attach::{self, AttachEnd, AttachOptions};
 use berth_engine::container::commit::CommitOptions;
 use berth_engine::container::exec::{ExecOptions, ExecOutcome};
-use berth_engine::container::list::{network_name, ContainerFilter};
+use berth_engine::container::list::ContainerFilter;
 use berth_engine::container::logs::LogOptions;
 use berth_engine::container::start::StartOutcome;
 use berth_engine::container::{
-    Container, ContainerState, CreateOptions, HostConfig, PullPolicy, RestartPolicy, Ulimit,
+    Container, ContainerState, CreateOptions, HostConfig, PortBinding, PullPolicy, RestartPolicy,
+    Ulimit,
 };
 use berth_engine::monitor::{self, MonitorArgs as EngineMonitorArgs};
 use berth_engine::{Engine, EngineError};
@@ -132,6 +133,15 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
         "default" | "bridge" => "default".to_string(),
         other => other.to_string(),
     };
+    let port_bindings = publish_bindings(&flags.publish)?;
+    let mut expose = Vec::new();
+    for spec in &flags.expose {
+        let ports = berth_net::ports::parse_expose(spec).map_err(|m| fail(125, m))?;
+        expose.extend(ports.iter().map(|p| p.to_string()));
+    }
+    // Published ports are exposed too, as Docker records them.
+    expose.extend(port_bindings.keys().cloned());
+    let endpoint = super::network::run_endpoint(&flags.network_alias, &flags.ip)?;
     let attach = !detach;
     Ok(CreateOptions {
         name: flags.name.clone(),
@@ -153,8 +163,14 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
             .parse::<PullPolicy>()
             .map_err(|e| daemon_error(e, ENGINE_ERROR))?,
         platform: flags.platform.clone(),
+        expose,
+        endpoint,
         host: HostConfig {
             network_mode: network,
+            port_bindings,
+            publish_all_ports: flags.publish_all,
+            dns: flags.dns.clone(),
+            extra_hosts: flags.add_host.clone(),
             restart_policy: restart,
             auto_remove: flags.rm,
             readonly_rootfs: flags.read_only,
@@ -179,6 +195,29 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
             volumes_from: flags.volumes_from.clone(),
         },
     })
+}
+
+/// `-p` values as Docker's `PortBindings`.
+fn publish_bindings(specs: &[String]) -> Result<BTreeMap<String, Vec<PortBinding>>> {
+    let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
+    for spec in specs {
+        let requests = berth_net::ports::parse_publish(spec).map_err(|m| fail(125, m))?;
+        for r in requests {
+            let host_port = match r.host_ports {
+                (0, _) => String::new(),
+                (lo, hi) if lo == hi => lo.to_string(),
+                (lo, hi) => format!("{lo}-{hi}"),
+            };
+            bindings
+                .entry(r.container.to_string())
+                .or_default()
+                .push(PortBinding {
+                    host_ip: r.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                    host_port,
+                });
+        }
+    }
+    Ok(bindings)
 }
 
 pub fn create(engine: &Engine, args: CreateArgs) -> Result<ExitCode> {
@@ -490,8 +529,8 @@ pub fn ps(engine: &Engine, args: PsArgs) -> Result<ExitCode> {
                 "LocalVolumes": "0",
                 "Mounts": "",
                 "Names": c.name,
-                "Networks": network_name(c),
-                "Ports": "",
+                "Networks": engine.network_names(c).join(","),
+                "Ports": engine.ports_summary(c),
                 "RunningFor": format!("{} ago", human_duration((chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) - c.created) / 1_000_000_000)),
                 "Size": size,
                 "State": c.state.as_str(),
@@ -878,18 +917,28 @@ pub fn prune(engine: &Engine, args: ContainerPruneArgs) -> Result<ExitCode> {
 }
 
 pub fn port(engine: &Engine, args: PortArgs) -> Result<ExitCode> {
-    // No published ports until bridge networking exists: nothing to list.
-    engine
+    let c = engine
         .container(&args.container)
         .map_err(|e| daemon_error(e, 1))?;
-    if let Some(port) = args.port {
+    let mappings = engine.port_mappings(&c).map_err(|e| daemon_error(e, 1))?;
+    let Some(wanted) = args.port else {
+        for m in &mappings {
+            println!("{} -> {}:{}", m.container, m.host_ip_text(), m.host_port);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let port: berth_net::ports::ContainerPort = wanted
+        .parse()
+        .map_err(|_| fail(1, format!("Invalid port: {wanted}")))?;
+    let found: Vec<_> = mappings.iter().filter(|m| m.container == port).collect();
+    if found.is_empty() {
         return Err(fail(
             1,
-            format!(
-                "Error: No public port '{port}' published for {}",
-                args.container
-            ),
+            format!("No public port '{port}' published for {}", args.container),
         ));
+    }
+    for m in found {
+        println!("{}:{}", m.host_ip_text(), m.host_port);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 mod build;
 mod container;
 mod image;
+mod network;
 mod registry;
 mod system;
 mod volume;
@@ -74,7 +75,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Logout(a) => registry::logout(&open(g)?, a),
         Command::Search(a) => registry::search(&open(g)?, a),
         Command::Container(ContainerCommand::Update(_)) => not_implemented("container update"),
-        Command::Network(c) => not_implemented(&format!("network {}", network_verb(&c))),
+        Command::Network(NetworkCommand::Create(a)) => network::create(&open(g)?, a),
+        Command::Network(NetworkCommand::Ls(a)) => network::ls(&open(g)?, a),
+        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(&open(g)?, a),
+        Command::Network(NetworkCommand::Rm(a)) => network::rm(&open(g)?, a),
+        Command::Network(NetworkCommand::Prune(a)) => network::prune(&open(g)?, a),
+        Command::Network(NetworkCommand::Connect(a)) => network::connect(&open(g)?, a),
+        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(&open(g)?, a),
+        Command::System(SystemCommand::Reset(a)) => network::reset(open(g)?, g, a),
+        Command::DnsServer(a) => network::dns_server(g, a),
         Command::Volume(c) => volume::dispatch(&open(g)?, c),
         Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
             container::attach(&open(g)?, a)
@@ -141,12 +150,4 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Container(ContainerCommand::Prune(a)) => container::prune(&open(g)?, a),
         Command::Monitor(a) => container::monitor(g, a),
     }
-}
-
-fn network_verb(c: &NetworkCommand) -> String {
-    format!("{c:?}")
-        .split('(')
-        .next()
-        .unwrap_or("")
-        .to_lowercase()
 }

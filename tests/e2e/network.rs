@@ -1,0 +1,628 @@
+//! Bridge networking, published ports and user networks, end to end. Root only: every test
+//! makes real bridges, veths, namespaces and nft tables, and checks they are gone afterwards.
+
+use std::net::TcpListener;
+use std::process::Command;
+
+use berth_tests::{is_root, Berth};
+
+/// An installation with busybox, or `None` when not root (the test then skips).
+fn root_berth() -> Option<Berth> {
+    is_root().then(Berth::with_busybox)
+}
+
+/// A host TCP port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `curl` from the host; the body, or an empty string when nothing answered.
+fn curl(url: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "5", url])
+        .output()
+        .expect("curl runs (apt-get install curl)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A shell line that fetches `/` of `host:port` with busybox nc and prints the body's last
+/// line (busybox wget crashes in a static, NSS-less rootfs; nc does not).
+fn fetch(host: &str, port: u16) -> String {
+    format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {host} {port} | tail -n 1")
+}
+
+const HELLO: &str = "<h1>hello</h1>\n";
+
+/// The fixture's httpd answers on `host:port`, seen from the host.
+fn assert_serves(host: &str, port: impl std::fmt::Display) {
+    assert_eq!(
+        curl(&format!("http://{host}:{port}/")),
+        HELLO,
+        "{host}:{port}"
+    );
+}
+
+fn nft_tables() -> String {
+    let out = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .expect("nft runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn link_exists(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+fn host_address() -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "route", "get", "192.0.2.123"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "src" {
+            return words.next().map(str::to_string);
+        }
+    }
+    None
+}
+
+fn httpd(b: &Berth, extra: &[&str]) -> String {
+    let mut args = vec!["run", "-d"];
+    args.extend(extra);
+    args.extend(["busybox", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    b.ok(args).trim().to_string()
+}
+
+#[test]
+fn published_port_reaches_httpd_from_host_and_containers() {
+    let Some(b) = root_berth() else { return };
+    let port = free_port();
+    let mapping = format!("{port}:80");
+    let id = httpd(&b, &["--name", "web", "-p", &mapping]);
+    let table = format!("berth-p-{}", &id[..12]);
+    assert!(nft_tables().contains(&table));
+
+    assert_serves("127.0.0.1", port);
+    if let Some(host) = host_address() {
+        assert_serves(&host, port);
+    }
+    // Hairpin: another container through the gateway, and the container itself.
+    let doc = b.inspect_container("web");
+    let gateway = doc["NetworkSettings"]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!gateway.is_empty(), "{doc}");
+    let body = b.ok(["run", "--rm", "busybox", "sh", "-c", &fetch(&gateway, port)]);
+    assert_eq!(body, HELLO);
+    let body = b.ok(["exec", "web", "sh", "-c", &fetch(&gateway, port)]);
+    assert_eq!(body, HELLO);
+
+    assert_eq!(b.ok(["port", "web"]), format!("80/tcp -> 0.0.0.0:{port}\n"));
+    assert_eq!(b.ok(["port", "web", "80"]), format!("0.0.0.0:{port}\n"));
+    let run = b.fails(["port", "web", "81/tcp"]);
+    assert!(
+        run.stderr
+            .contains("No public port '81/tcp' published for web"),
+        "{}",
+        run.stderr
+    );
+    let ps = b.ok(["ps", "--format", "{{.Ports}}"]);
+    assert_eq!(ps.trim(), format!("0.0.0.0:{port}->80/tcp"));
+    let ports = &doc["NetworkSettings"]["Ports"]["80/tcp"][0];
+    assert_eq!(ports["HostPort"], port.to_string());
+    let ip = doc["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap();
+    assert!(
+        ip.starts_with(&gateway[..gateway.rfind('.').unwrap()]),
+        "{ip} vs {gateway}"
+    );
+    assert_eq!(
+        doc["NetworkSettings"]["MacAddress"].as_str().unwrap().len(),
+        17
+    );
+
+    // Every rule goes when the container stops; the port is free again.
+    b.ok(["stop", "-t", "1", "web"]);
+    assert!(!nft_tables().contains(&table));
+    assert_eq!(curl(&format!("http://127.0.0.1:{port}/")), "");
+    assert_eq!(b.ok(["port", "web"]), "");
+    b.ok(["start", "web"]);
+    assert_serves("127.0.0.1", port);
+}
+
+#[test]
+fn port_conflict_is_a_clear_error() {
+    let Some(b) = root_berth() else { return };
+    let port = free_port();
+    let mapping = format!("{port}:80");
+    httpd(&b, &["-p", &mapping]);
+    let run = b.fails(["run", "--rm", "-p", &mapping, "busybox", "true"]);
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr.contains(&format!(
+            "Bind for 0.0.0.0:{port} failed: port is already allocated"
+        )),
+        "{}",
+        run.stderr
+    );
+    // A host process holding a port is a conflict too.
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().port();
+    let run = b.fails([
+        "run",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{taken}:80"),
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        run.stderr.contains("port is already allocated"),
+        "{}",
+        run.stderr
+    );
+    let run = b.fails(["run", "--rm", "-p", "99999:80", "busybox", "true"]);
+    assert_eq!(run.code, 125);
+    assert!(run.stderr.contains("invalid hostPort"), "{}", run.stderr);
+}
+
+#[test]
+fn publish_all_maps_every_exposed_port() {
+    let Some(b) = root_berth() else { return };
+    httpd(
+        &b,
+        &[
+            "--name", "web", "--expose", "80", "--expose", "9000/udp", "-P",
+        ],
+    );
+    let out = b.ok(["port", "web"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("80/tcp -> 0.0.0.0:"), "{out}");
+    assert!(lines[1].starts_with("9000/udp -> 0.0.0.0:"), "{out}");
+    let port = lines[0].rsplit(':').next().unwrap();
+    assert_serves("127.0.0.1", port);
+}
+
+#[test]
+fn user_network_names_and_aliases_resolve() {
+    let Some(b) = root_berth() else { return };
+    let id = b
+        .ok(["network", "create", "--label", "team=a", "appnet"])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let run = b.fails(["network", "create", "appnet"]);
+    assert!(
+        run.stderr
+            .contains("network with name appnet already exists"),
+        "{}",
+        run.stderr
+    );
+    let srv = httpd(
+        &b,
+        &[
+            "--name",
+            "srv",
+            "--network",
+            "appnet",
+            "--network-alias",
+            "db",
+        ],
+    );
+    for name in ["srv", "db", &srv[..12]] {
+        let body = b.ok([
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            "busybox",
+            "sh",
+            "-c",
+            &fetch(name, 80),
+        ]);
+        assert_eq!(body, HELLO, "by {name}");
+    }
+    let resolv = b.ok([
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    let net = &b.ok(["network", "inspect", "appnet"]);
+    let doc: serde_json::Value = serde_json::from_str(net).unwrap();
+    let gateway = doc[0]["IPAM"]["Config"][0]["Gateway"].as_str().unwrap();
+    assert_eq!(resolv, format!("nameserver {gateway}\n"));
+    assert_eq!(doc[0]["Labels"]["team"], "a");
+    assert_eq!(doc[0]["Containers"][&srv]["Name"], "srv");
+
+    let c = b.inspect_container("srv");
+    let ep = &c["NetworkSettings"]["Networks"]["appnet"];
+    assert_eq!(ep["Aliases"][0], "db");
+    assert_eq!(ep["NetworkID"], id.as_str());
+    assert_eq!(ep["Gateway"], gateway);
+
+    // Not on the default bridge: the names are the user network's.
+    let run = b.run(["run", "--rm", "busybox", "sh", "-c", &fetch("srv", 80)]);
+    assert!(!run.stdout.contains("hello"));
+
+    let run = b.fails(["network", "rm", "appnet"]);
+    assert!(
+        run.stderr.contains("has active endpoints"),
+        "{}",
+        run.stderr
+    );
+    b.ok(["rm", "-f", "srv"]);
+    let bridge = format!("br-{}", &id[..12]);
+    assert!(link_exists(&bridge));
+    assert_eq!(b.ok(["network", "rm", "appnet"]), "appnet\n");
+    assert!(!link_exists(&bridge));
+    assert!(!nft_tables().contains(&format!("berth-{bridge}")));
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let Some(b) = root_berth() else { return };
+    b.ok(["network", "create", "side"]);
+    b.ok(["run", "-d", "--name", "cnt", "busybox", "sleep", "60"]);
+    b.ok(["network", "connect", "--alias", "cee", "side", "cnt"]);
+    let links = b.ok(["exec", "cnt", "ls", "/sys/class/net"]);
+    assert_eq!(
+        links.split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "eth1", "lo"]
+    );
+    let doc = b.inspect_container("cnt");
+    assert!(
+        doc["NetworkSettings"]["Networks"]["side"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            != ""
+    );
+    b.ok(["network", "disconnect", "side", "cnt"]);
+    let links = b.ok(["exec", "cnt", "ls", "/sys/class/net"]);
+    assert_eq!(links.split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"]);
+    b.ok(["network", "rm", "side"]);
+}
+
+#[test]
+fn none_network_has_loopback_only_and_host_shares_the_host() {
+    let Some(b) = root_berth() else { return };
+    let out = b.ok([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /sys/class/net; ip route; cat /sys/class/net/lo/operstate",
+    ]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["lo", "unknown"]
+    );
+    let doc_none = b.ok(["create", "--network", "none", "busybox", "true"]);
+    let doc = b.inspect_container(doc_none.trim());
+    assert!(
+        doc["NetworkSettings"]["Networks"]["none"].is_object(),
+        "{doc}"
+    );
+}
+
+#[test]
+fn internal_network_has_no_route_out() {
+    let Some(b) = root_berth() else { return };
+    b.ok([
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.231.7.0/24",
+        "sealed",
+    ]);
+    let routes = b.ok([
+        "run",
+        "--rm",
+        "--network",
+        "sealed",
+        "busybox",
+        "ip",
+        "route",
+    ]);
+    assert_eq!(
+        routes.trim(),
+        "10.231.7.0/24 dev eth0 scope link  src 10.231.7.2"
+    );
+    if let Some(host) = host_address() {
+        let run = b.run([
+            "run",
+            "--rm",
+            "--network",
+            "sealed",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("nc -w 2 {host} 22 </dev/null"),
+        ]);
+        assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
+    }
+    let listing = b.ok([
+        "network",
+        "ls",
+        "--filter",
+        "name=sealed",
+        "--format",
+        "{{.Name}} {{.Internal}}",
+    ]);
+    assert_eq!(listing, "sealed true\n");
+}
+
+#[test]
+fn ipam_never_hands_one_address_to_two_containers() {
+    let Some(b) = root_berth() else { return };
+    // A /29 has six host addresses; the gateway takes one.
+    b.ok(["network", "create", "--subnet", "10.231.8.0/29", "tiny"]);
+    let started: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..5)
+            .map(|_| s.spawn(|| b.ok(["run", "-d", "--network", "tiny", "busybox", "sleep", "60"])))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().trim().to_string())
+            .collect()
+    });
+    let mut ips: Vec<String> = started
+        .iter()
+        .map(|id| {
+            b.inspect_container(id)["NetworkSettings"]["Networks"]["tiny"]["IPAddress"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 5, "{ips:?}");
+    assert!(!ips.contains(&"10.231.8.1".to_string()));
+    let run = b.fails(["run", "--rm", "--network", "tiny", "busybox", "true"]);
+    assert!(
+        run.stderr.contains("no available IPv4 addresses"),
+        "{}",
+        run.stderr
+    );
+    // A released address can be leased again; a held one cannot.
+    let ip_of = |id: &str| {
+        b.inspect_container(id)["NetworkSettings"]["Networks"]["tiny"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (freed, held) = (ip_of(&started[0]), ip_of(&started[1]));
+    b.ok(["rm", "-f", &started[0]]);
+    b.ok([
+        "run",
+        "--rm",
+        "--network",
+        "tiny",
+        "--ip",
+        &freed,
+        "busybox",
+        "true",
+    ]);
+    let run = b.fails([
+        "run",
+        "--rm",
+        "--network",
+        "tiny",
+        "--ip",
+        &held,
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        run.stderr.contains("Address already in use"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn etc_files_follow_the_flags() {
+    let Some(b) = root_berth() else { return };
+    let out = b.ok([
+        "run",
+        "--rm",
+        "--hostname",
+        "box",
+        "--add-host",
+        "db.local:10.1.2.3",
+        "--add-host",
+        "gw:host-gateway",
+        "--dns",
+        "192.0.2.53",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; cat /etc/hosts /etc/resolv.conf",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("box"));
+    assert!(out.contains("10.1.2.3\tdb.local\n"), "{out}");
+    assert!(out.contains("\tgw\n"), "{out}");
+    assert!(out.lines().any(|l| l.ends_with("\tbox")), "{out}");
+    assert!(out.ends_with("nameserver 192.0.2.53\n"), "{out}");
+}
+
+#[test]
+fn network_ls_inspect_prune_and_errors() {
+    let Some(b) = root_berth() else { return };
+    let names = b.ok(["network", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(names, "bridge\nhost\nnone\n");
+    let header = b.ok(["network", "ls"]);
+    let first: Vec<&str> = header.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(first, ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]);
+    b.ok(["network", "create", "one"]);
+    b.ok(["network", "create", "two"]);
+    assert_eq!(b.ok(["network", "ls", "-q"]).lines().count(), 5);
+    assert_eq!(
+        b.ok(["network", "ls", "-q", "--no-trunc"])
+            .lines()
+            .next()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(
+        b.ok([
+            "network",
+            "ls",
+            "--filter",
+            "type=custom",
+            "--format",
+            "{{.Name}}"
+        ]),
+        "one\ntwo\n"
+    );
+    let run = b.fails(["network", "rm", "bridge"]);
+    assert!(
+        run.stderr
+            .contains("bridge is a pre-defined network and cannot be removed"),
+        "{}",
+        run.stderr
+    );
+    let run = b.fails(["network", "inspect", "nope"]);
+    assert!(
+        run.stderr.contains("network nope not found"),
+        "{}",
+        run.stderr
+    );
+    let run = b.fails(["run", "--rm", "--network", "nope", "busybox", "true"]);
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr.contains("network nope not found"),
+        "{}",
+        run.stderr
+    );
+    let run = b.fails(["network", "create", "--subnet", "10.0.0.1/8", "bad"]);
+    assert!(run.stderr.contains("invalid subnet"), "{}", run.stderr);
+    let driver = b.ok(["network", "inspect", "-f", "{{.Driver}} {{.Scope}}", "one"]);
+    assert_eq!(driver, "bridge local\n");
+    b.ok(["create", "--network", "two", "busybox", "true"]);
+    let pruned = b.ok(["network", "prune", "-f"]);
+    assert_eq!(pruned, "Deleted Networks:\none\n");
+    assert_eq!(
+        b.ok(["network", "ls", "--format", "{{.Name}}"]),
+        "bridge\nhost\nnone\ntwo\n"
+    );
+}
+
+#[test]
+fn nothing_is_left_behind() {
+    if !is_root() {
+        return;
+    }
+    let (bridge, user_bridge, ids, root);
+    {
+        let b = Berth::with_busybox();
+        bridge = b.bridge();
+        let net = b.ok(["network", "create", "leak"]).trim().to_string();
+        user_bridge = format!("br-{}", &net[..12]);
+        let port = free_port();
+        let mut started = vec![httpd(&b, &["-p", &format!("{port}:80")])];
+        started.push(httpd(&b, &["--network", "leak"]));
+        // A monitor killed without warning: reconcile must clean up after it.
+        started.push(
+            b.ok(["run", "-d", "busybox", "sleep", "60"])
+                .trim()
+                .to_string(),
+        );
+        let doc = b.inspect_container(&started[2]);
+        let monitor_pid = b.ok(["inspect", "-f", "{{.State.Pid}}", &started[2]]);
+        assert!(!monitor_pid.trim().is_empty(), "{doc}");
+        assert!(link_exists(&bridge) && link_exists(&user_bridge));
+        ids = started;
+        root = b.runroot();
+        // `b` drops here: `system reset` must remove everything.
+    }
+    assert!(!link_exists(&bridge), "{bridge} is left");
+    assert!(!link_exists(&user_bridge), "{user_bridge} is left");
+    let tables = nft_tables();
+    for id in &ids {
+        assert!(
+            !tables.contains(&format!("berth-p-{}", &id[..12])),
+            "{tables}"
+        );
+    }
+    assert!(!tables.contains(&format!("berth-{bridge}")), "{tables}");
+    assert!(
+        !tables.contains(&format!("berth-{user_bridge}")),
+        "{tables}"
+    );
+    let forward = Command::new("iptables")
+        .args(["-S", "FORWARD"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(!forward.contains(&bridge), "{forward}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(root.to_str().unwrap()),
+        "mounts left under {}",
+        root.display()
+    );
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(
+        !ps.lines()
+            .any(|l| l.contains("dns-server") && l.contains(root.to_str().unwrap())),
+        "{ps}"
+    );
+}
+
+#[test]
+fn stopped_containers_release_everything() {
+    let Some(b) = root_berth() else { return };
+    let port = free_port();
+    let id = httpd(&b, &["-p", &format!("{port}:80")]);
+    let pin = b.runroot().join("netns").join(&id);
+    assert!(pin.exists());
+    let doc = b.inspect_container(&id);
+    assert_eq!(
+        doc["NetworkSettings"]["SandboxKey"],
+        pin.display().to_string()
+    );
+    b.ok(["rm", "-f", &id]);
+    assert!(!pin.exists());
+    assert!(!nft_tables().contains(&format!("berth-p-{}", &id[..12])));
+    // The veth goes with the namespace, which the kernel cleans up in the background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let veths = Command::new("ip")
+            .args(["-o", "link", "show", "master", &b.bridge()])
+            .output()
+            .unwrap();
+        if veths.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "veth left: {}",
+            String::from_utf8_lossy(&veths.stdout)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The same port at once: nothing holds it any more.
+    httpd(&b, &["-p", &format!("{port}:80")]);
+    assert_serves("127.0.0.1", port);
+}

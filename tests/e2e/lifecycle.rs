@@ -152,7 +152,11 @@ fn pause_freezes_and_unpause_resumes() {
     assert_eq!(b.run(["pause", "counter"]).code, 1);
     assert_eq!(b.run(["rm", "counter"]).code, 1);
     b.ok(["unpause", "counter"]);
-    std::thread::sleep(Duration::from_millis(400));
+    // The file is rewritten in place, so one read may catch it empty: keep reading a while.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read() <= frozen && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(read() > frozen, "the counter did not resume");
     assert_eq!(b.run(["unpause", "counter"]).code, 1);
     // A paused container can be stopped.

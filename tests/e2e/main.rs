@@ -11,4 +11,5 @@ mod registry_auth;
 mod registry_faults;
 mod registry_platform;
 mod store;
+mod update;
 mod volumes;

@@ -7,6 +7,7 @@ pub mod image;
 pub mod pending;
 pub mod registry;
 pub mod system;
+pub mod update;
 pub mod volume;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ pub use container::*;
 pub use image::*;
 pub use pending::Pending;
 pub use system::*;
+pub use update::UpdateArgs;
 pub use volume::*;
 
 /// berth: a fast, daemonless, Docker-compatible container engine.
@@ -158,7 +160,7 @@ pub enum Command {
     /// Unpause all processes within one or more containers
     Unpause(ContainersArgs),
     /// Update configuration of one or more containers
-    Update(Pending),
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
 
@@ -237,7 +239,7 @@ pub enum ContainerCommand {
     /// Unpause all processes within one or more containers
     Unpause(ContainersArgs),
     /// Update configuration of one or more containers
-    Update(Pending),
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
 }

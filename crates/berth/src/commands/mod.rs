@@ -6,6 +6,7 @@ mod container;
 mod image;
 mod registry;
 mod system;
+mod update;
 mod volume;
 
 use std::process::ExitCode;
@@ -73,7 +74,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Login(a) => registry::login(&open(g)?, a),
         Command::Logout(a) => registry::logout(&open(g)?, a),
         Command::Search(a) => registry::search(&open(g)?, a),
-        Command::Container(ContainerCommand::Update(_)) => not_implemented("container update"),
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            update::update(&open(g)?, a)
+        }
         Command::Network(c) => not_implemented(&format!("network {}", network_verb(&c))),
         Command::Volume(c) => volume::dispatch(&open(g)?, c),
         Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
@@ -133,7 +136,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
             container::unpause(&open(g)?, a)
         }
-        Command::Update(_) => not_implemented("update"),
         Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
             container::wait(&open(g)?, a)
         }

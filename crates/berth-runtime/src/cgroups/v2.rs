@@ -481,6 +481,28 @@ mod tests {
     }
 
     #[test]
+    fn update_writes_only_the_named_limits_of_an_existing_cgroup() {
+        let tmp = fixture();
+        let pids = LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(5).build().unwrap())
+            .build()
+            .unwrap();
+        let missing = V2::new(tmp.path(), "berth/gone");
+        assert!(matches!(
+            missing.update(&pids),
+            Err(CgroupError::NotFound { .. })
+        ));
+        assert!(!tmp.path().join("berth/gone").exists());
+        let v2 = V2::new(tmp.path(), "berth/c1");
+        v2.update(&pids).unwrap();
+        let root = tmp.path();
+        assert_eq!(content(root, "berth/c1/pids.max"), "5");
+        assert_eq!(content(root, "berth/c1/memory.max"), "");
+        // nothing is enabled or created on the way
+        assert_eq!(content(root, "cgroup.subtree_control"), "memory");
+    }
+
+    #[test]
     fn missing_controller_needed_by_a_limit_is_an_error() {
         let tmp = fixture();
         stdfs::write(tmp.path().join("cgroup.controllers"), "cpu").unwrap();

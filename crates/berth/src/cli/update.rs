@@ -18,7 +18,7 @@ pub struct UpdateArgs {
     #[arg(long, value_parser = nano_cpus)]
     pub cpus: Option<i64>,
     /// CPU shares (relative weight)
-    #[arg(short = 'c', long)]
+    #[arg(short = 'c', long, value_parser = clap::value_parser!(i64).range(0..))]
     pub cpu_shares: Option<i64>,
     /// Limit CPU CFS (Completely Fair Scheduler) period
     #[arg(long)]

@@ -12,4 +12,5 @@ mod registry_auth;
 mod registry_faults;
 mod registry_platform;
 mod store;
+mod update;
 mod volumes;

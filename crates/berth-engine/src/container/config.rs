@@ -181,8 +181,13 @@ pub struct HostConfig {
     pub init: Option<bool>,
     pub memory: i64,
     pub memory_swap: i64,
+    /// `--memory-reservation`: the soft limit.
+    pub memory_reservation: i64,
     pub nano_cpus: i64,
     pub cpu_shares: i64,
+    /// `--cpu-period`/`--cpu-quota` in µs, the CFS form of `--cpus` (which excludes them).
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
     pub cap_add: Vec<String>,

@@ -34,16 +34,6 @@ impl Engine {
         });
         crate::volume::mounts::docker_host_nulls(&mut host);
         host["LogConfig"] = json!({ "Type": "json-file", "Config": {} });
-        host["CpuPeriod"] = json!(if c.host_config.nano_cpus > 0 {
-            100_000
-        } else {
-            0
-        });
-        host["CpuQuota"] = json!(if c.host_config.nano_cpus > 0 {
-            c.host_config.nano_cpus / 10_000
-        } else {
-            0
-        });
         let mut doc = json!({
             "Id": c.id,
             "Created": rfc3339(c.created),

@@ -32,6 +32,7 @@ pub mod prune;
 pub mod reconcile;
 pub mod remove;
 pub mod rename;
+pub mod resources;
 pub mod rootfs;
 pub mod spec;
 pub mod start;
@@ -40,6 +41,7 @@ pub mod stats;
 pub mod stop;
 pub mod sys;
 pub mod top;
+pub mod update;
 pub mod wait;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +50,7 @@ pub use crate::registry::PullPolicy;
 pub use config::{Config, HostConfig, PortBinding, RestartPolicy, Ulimit};
 pub use create::CreateOptions;
 pub use state::{Container, ContainerState};
+pub use update::UpdateOptions;
 
 use crate::Engine;
 

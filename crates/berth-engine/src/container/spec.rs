@@ -234,27 +234,7 @@ pub fn build(container: &Container, dir: &Path, lowers: &[PathBuf]) -> Result<Va
 
     // Resources.
     let resources = &mut linux["resources"];
-    if host.memory > 0 {
-        resources["memory"]["limit"] = json!(host.memory);
-        let swap = match host.memory_swap {
-            0 => host.memory * 2,
-            s => s,
-        };
-        resources["memory"]["swap"] = json!(swap);
-    }
-    if host.cpu_shares > 0 {
-        resources["cpu"]["shares"] = json!(host.cpu_shares);
-    }
-    if host.nano_cpus > 0 {
-        let period: i64 = 100_000;
-        resources["cpu"]["period"] = json!(period);
-        resources["cpu"]["quota"] = json!(host.nano_cpus * period / 1_000_000_000);
-    }
-    if let Some(limit) = host.pids_limit {
-        if limit > 0 {
-            resources["pids"] = json!({ "limit": limit });
-        }
-    }
+    super::resources::write_spec_resources(host, resources);
     if host.privileged {
         resources["devices"] = json!([{ "allow": true, "access": "rwm" }]);
         if let Some(obj) = linux.as_object_mut() {
@@ -482,6 +462,21 @@ pub(crate) fn resolve_user(
 }
 
 /// Writes the spec as the bundle's `config.json`.
+/// Reads back the `config.json` that [`write`] wrote into `dir`.
+pub fn read(dir: &Path) -> Result<Value> {
+    let path = dir.join("config.json");
+    let bytes = fs::read(&path).map_err(|source| EngineError::Io {
+        action: "read",
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| EngineError::Io {
+        action: "parse",
+        path: path.display().to_string(),
+        source: source.into(),
+    })
+}
+
 pub fn write(dir: &Path, spec: &Value) -> Result<()> {
     let path = dir.join("config.json");
     let tmp = dir.join(".config.json.tmp");

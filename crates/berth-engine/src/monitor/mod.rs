@@ -243,7 +243,9 @@ impl Monitor {
                         .map_err(|e| io_err("record the exit", e))?;
                     let stopped = self.stop_requested || manual >= STOPPED_BY_STOP;
                     let killed = self.killed || manual >= STOPPED_BY_KILL;
-                    let policy = &self.host.restart_policy;
+                    // `update --restart` may have changed it since this monitor started.
+                    let policy = &ctr::update::stored_restart_policy(&tx, &self.id)
+                        .unwrap_or_else(|_| self.host.restart_policy.clone());
                     let restart = policy.should_restart(code, restarts, stopped)
                         && !(policy.name == "unless-stopped" && killed);
                     let exit = Exit {
@@ -725,7 +727,7 @@ fn write_pending(fd: &OwnedFd, pending: &mut Vec<u8>) -> bool {
     true
 }
 
-fn error_text(err: &RuntimeError) -> String {
+pub(crate) fn error_text(err: &RuntimeError) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {

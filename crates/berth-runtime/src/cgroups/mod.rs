@@ -8,6 +8,7 @@
 //!
 //! 1. [`apply`](CgroupManager::apply) creates the directories and writes the OCI
 //!    `linux.resources` limits;
+//!    [`update`](CgroupManager::update) writes new limits to a running container's cgroup;
 //! 2. [`add_task`](CgroupManager::add_task) moves the container's init into them, before it
 //!    execs;
 //! 3. [`freeze`](CgroupManager::freeze)/[`thaw`](CgroupManager::thaw) implement
@@ -67,6 +68,12 @@ pub enum CgroupError {
         root: PathBuf,
         /// The resource that needs it.
         needed_for: &'static str,
+    },
+    /// The cgroup to update does not exist.
+    #[error("cgroup {path} does not exist")]
+    NotFound {
+        /// The directory that should be there.
+        path: PathBuf,
     },
     /// A cgroup directory could not be created.
     #[error("failed to create cgroup directory {path}")]
@@ -238,11 +245,22 @@ impl CgroupManager {
         })
     }
 
-    /// Creates the cgroup directories and writes `resources`; also used to update limits.
+    /// Creates the cgroup directories and writes `resources`.
     pub fn apply(&self, resources: Option<&LinuxResources>) -> Result<()> {
         match &self.backend {
             Backend::V1(b) => b.apply(resources),
             Backend::V2(b) => b.apply(resources),
+        }
+    }
+
+    /// Writes `resources` to the existing cgroup of a running container (`runc update`):
+    /// only the limits `resources` names change. Fails with [`CgroupError::NotFound`] when
+    /// the cgroup is gone instead of creating an empty one. Lowering a memory limit below
+    /// the current usage fails as the kernel says (`EBUSY` on v1).
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        match &self.backend {
+            Backend::V1(b) => b.update(resources),
+            Backend::V2(b) => b.update(resources),
         }
     }
 
@@ -390,6 +408,14 @@ fn wait_empty(dir: &Path) -> Result<()> {
             });
         }
     }
+}
+
+/// Whether `resources` pin cpus or memory nodes (which needs the cpuset controller).
+fn pins_cpus_or_mems(resources: &LinuxResources) -> bool {
+    resources
+        .cpu()
+        .as_ref()
+        .is_some_and(|c| c.cpus().is_some() || c.mems().is_some())
 }
 
 /// runc's conversion of cgroup v1 cpu shares (2..=262144) to a v2 weight (1..=10000).

@@ -196,7 +196,7 @@ fn v1_limits_are_written() {
         .pids(LinuxPidsBuilder::default().limit(-1).build().unwrap())
         .build()
         .unwrap();
-    cg.apply(Some(&raised)).unwrap();
+    cg.update(&raised).unwrap();
     assert_eq!(
         v1_file("memory", &path, "memory.limit_in_bytes"),
         "134217728"
@@ -206,6 +206,28 @@ fn v1_limits_are_written() {
     let stats = cg.stats().unwrap();
     assert_eq!(stats.memory_limit, 128 << 20);
     assert_eq!(stats.pids_current, 0);
+}
+
+/// `update` writes limits only to a cgroup that exists: a container that is gone must not
+/// leave an empty cgroup behind.
+#[test]
+fn update_refuses_a_missing_cgroup() {
+    let pids = || {
+        LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(8).build().unwrap())
+            .build()
+            .unwrap()
+    };
+    for cg in [v1_manager(&["pids"]), v2_manager()].into_iter().flatten() {
+        let err = cg.update(&pids()).unwrap_err();
+        assert!(matches!(err, CgroupError::NotFound { .. }), "{err}");
+        assert!(cg.pids().is_err(), "update created {}", cg.path());
+    }
+    if let Some(cg) = v1_manager(&["pids"]) {
+        cg.apply(None).unwrap();
+        cg.update(&pids()).unwrap();
+        assert_eq!(v1_file("pids", cg.path(), "pids.max"), "8");
+    }
 }
 
 /// add_task, pids, freeze/thaw, destroy killing the task and removing every directory.

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 use super::fs::{self, Backoff};
-use super::{kill_all, wait_empty, CgroupError, CgroupStats, Result, FREEZE_TIMEOUT};
+use super::{
+    kill_all, pins_cpus_or_mems, wait_empty, CgroupError, CgroupStats, Result, FREEZE_TIMEOUT,
+};
 
 const MEMORY: u16 = 1 << 0;
 const CPU: u16 = 1 << 1;
@@ -115,8 +117,7 @@ impl V1 {
     }
 
     pub(super) fn apply(&self, resources: Option<&LinuxResources>) -> Result<()> {
-        let cpu = resources.and_then(|r| r.cpu().as_ref());
-        let pins = cpu.is_some_and(|c| c.cpus().is_some() || c.mems().is_some());
+        let pins = resources.is_some_and(pins_cpus_or_mems);
         for h in &self.hierarchies {
             if h.controllers & ALWAYS != 0 {
                 fs::create_dir(&h.dir)?;
@@ -124,10 +125,28 @@ impl V1 {
                 self.create_cpuset(h)?;
             }
         }
-        let Some(resources) = resources else {
-            return Ok(());
-        };
+        match resources {
+            Some(resources) => self.write_limits(resources),
+            None => Ok(()),
+        }
+    }
 
+    /// Writes new limits to an existing cgroup; creates nothing, so a container that is
+    /// gone is an error rather than an empty cgroup left behind.
+    pub(super) fn update(&self, resources: &LinuxResources) -> Result<()> {
+        if let Some(h) = self.representative() {
+            if !h.dir.is_dir() {
+                return Err(CgroupError::NotFound {
+                    path: h.dir.clone(),
+                });
+            }
+        }
+        self.write_limits(resources)
+    }
+
+    fn write_limits(&self, resources: &LinuxResources) -> Result<()> {
+        let cpu = resources.cpu().as_ref();
+        let pins = pins_cpus_or_mems(resources);
         if let Some(memory) = resources.memory() {
             let h = self.require(MEMORY, "memory limits")?;
             if let Some(limit) = memory.limit() {

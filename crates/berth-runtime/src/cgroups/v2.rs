@@ -13,7 +13,8 @@ use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::fs::{self, Backoff};
 use super::{
-    kill_all, shares_to_weight, wait_empty, CgroupError, CgroupStats, Result, FREEZE_TIMEOUT,
+    kill_all, pins_cpus_or_mems, shares_to_weight, wait_empty, CgroupError, CgroupStats, Result,
+    FREEZE_TIMEOUT,
 };
 
 /// The v2 backend.
@@ -92,16 +93,31 @@ impl V2 {
     }
 
     pub(super) fn apply(&self, resources: Option<&LinuxResources>) -> Result<()> {
-        let cpu = resources.and_then(|r| r.cpu().as_ref());
-        let pins = cpu.is_some_and(|c| c.cpus().is_some() || c.mems().is_some());
+        let pins = resources.is_some_and(pins_cpus_or_mems);
         let mut wanted: Vec<&str> = vec!["cpu", "memory", "pids"];
         if pins {
             wanted.push("cpuset");
         }
         self.create(&wanted, resources)?;
-        let Some(resources) = resources else {
-            return Ok(());
-        };
+        match resources {
+            Some(resources) => self.write_limits(resources),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes new limits to an existing cgroup; creates nothing, so a container that is
+    /// gone is an error rather than an empty cgroup left behind.
+    pub(super) fn update(&self, resources: &LinuxResources) -> Result<()> {
+        if !self.dir.is_dir() {
+            return Err(CgroupError::NotFound {
+                path: self.dir.clone(),
+            });
+        }
+        self.write_limits(resources)
+    }
+
+    fn write_limits(&self, resources: &LinuxResources) -> Result<()> {
+        let cpu = resources.cpu().as_ref();
         let dir = &self.dir;
 
         if let Some(memory) = resources.memory() {
@@ -462,6 +478,28 @@ mod tests {
         assert_eq!(pids_max(-1), "max");
         assert_eq!(pids_max(0), "max");
         assert_eq!(pids_max(7), "7");
+    }
+
+    #[test]
+    fn update_writes_only_the_named_limits_of_an_existing_cgroup() {
+        let tmp = fixture();
+        let pids = LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(5).build().unwrap())
+            .build()
+            .unwrap();
+        let missing = V2::new(tmp.path(), "berth/gone");
+        assert!(matches!(
+            missing.update(&pids),
+            Err(CgroupError::NotFound { .. })
+        ));
+        assert!(!tmp.path().join("berth/gone").exists());
+        let v2 = V2::new(tmp.path(), "berth/c1");
+        v2.update(&pids).unwrap();
+        let root = tmp.path();
+        assert_eq!(content(root, "berth/c1/pids.max"), "5");
+        assert_eq!(content(root, "berth/c1/memory.max"), "");
+        // nothing is enabled or created on the way
+        assert_eq!(content(root, "cgroup.subtree_control"), "memory");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The runtime's verbs, one file each: [`Runtime::create`], [`Created::start`],
 //! [`Runtime::exec`], [`Runtime::kill`], [`Runtime::pause`]/[`Runtime::resume`],
-//! [`Runtime::delete`], and [`wait`] for the caller to reap what it created.
+//! [`Runtime::update`], [`Runtime::delete`], and [`wait`] for the caller to reap what it created.
 //!
 //! # Process model
 //!
@@ -28,6 +28,7 @@ mod exec;
 mod kill;
 mod pause;
 mod start;
+mod update;
 
 use std::fmt;
 use std::os::fd::OwnedFd;

@@ -8,6 +8,7 @@ pub mod network;
 pub mod pending;
 pub mod registry;
 pub mod system;
+pub mod update;
 pub mod volume;
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub use image::*;
 pub use network::*;
 pub use pending::Pending;
 pub use system::*;
+pub use update::UpdateArgs;
 pub use volume::*;
 
 /// berth: a fast, daemonless, Docker-compatible container engine.
@@ -160,7 +162,7 @@ pub enum Command {
     /// Unpause all processes within one or more containers
     Unpause(ContainersArgs),
     /// Update configuration of one or more containers
-    Update(Pending),
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
 
@@ -242,7 +244,7 @@ pub enum ContainerCommand {
     /// Unpause all processes within one or more containers
     Unpause(ContainersArgs),
     /// Update configuration of one or more containers
-    Update(Pending),
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
 }

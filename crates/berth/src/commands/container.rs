@@ -52,7 +52,10 @@ fn fail(code: i32, message: String) -> anyhow::Error {
 
 /// Runs `op` for each named container, printing Docker's per-container errors; exit 1 if any
 /// failed.
-fn each(names: &[String], mut op: impl FnMut(&str) -> Result<(), EngineError>) -> Result<ExitCode> {
+pub(super) fn each(
+    names: &[String],
+    mut op: impl FnMut(&str) -> Result<(), EngineError>,
+) -> Result<ExitCode> {
     let mut failed = false;
     for name in names {
         match op(name) {
@@ -193,6 +196,7 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
                 .map(|m| super::volume::parse_mount_flag(m).map_err(|e| fail(125, e)))
                 .collect::<Result<_>>()?,
             volumes_from: flags.volumes_from.clone(),
+            ..HostConfig::default()
         },
     })
 }

@@ -7,6 +7,7 @@ mod image;
 mod network;
 mod registry;
 mod system;
+mod update;
 mod volume;
 
 use std::process::ExitCode;
@@ -74,7 +75,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Login(a) => registry::login(&open(g)?, a),
         Command::Logout(a) => registry::logout(&open(g)?, a),
         Command::Search(a) => registry::search(&open(g)?, a),
-        Command::Container(ContainerCommand::Update(_)) => not_implemented("container update"),
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            update::update(&open(g)?, a)
+        }
         Command::Network(NetworkCommand::Create(a)) => network::create(&open(g)?, a),
         Command::Network(NetworkCommand::Ls(a)) => network::ls(&open(g)?, a),
         Command::Network(NetworkCommand::Inspect(a)) => network::inspect(&open(g)?, a),
@@ -142,7 +145,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
             container::unpause(&open(g)?, a)
         }
-        Command::Update(_) => not_implemented("update"),
         Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
             container::wait(&open(g)?, a)
         }

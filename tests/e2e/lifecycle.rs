@@ -115,6 +115,12 @@ fn kill_with_a_signal_and_restart() {
     b.ok(["restart", "-t", "1", "kk"]);
     assert_eq!(b.inspect_container("kk")["State"]["Status"], "running");
     assert!(b.run(["kill", "-s", "NOSUCHSIG", "kk"]).code != 0);
+    // Restarting a running container right away brings it back with a new process.
+    let pid = b.inspect_container("kk")["State"]["Pid"].clone();
+    b.ok(["restart", "-t", "0", "kk"]);
+    let state = b.inspect_container("kk")["State"].clone();
+    assert_eq!(state["Status"], "running");
+    assert_ne!(state["Pid"], pid);
 }
 
 #[test]

@@ -88,8 +88,23 @@ impl Engine {
         signal: Option<&str>,
     ) -> Result<StartOutcome> {
         let c = self.container(name_or_id)?;
+        let was_active = c.state.is_active();
         self.stop_loaded(&c, timeout, signal)?;
+        if was_active {
+            self.wait_for_monitor_exit(&c.id);
+        }
         let c = self.container(&c.id)?;
         self.start_loaded(c)
+    }
+
+    /// The old monitor reports the exit a moment before it lets go of the container's lock;
+    /// a start in that moment would take the busy lock for a running container and do
+    /// nothing. Waits (bounded) for the lock to be free.
+    fn wait_for_monitor_exit(&self, id: &str) {
+        let dir = self.container_run_dir(id);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while super::sys::MonitorLock::is_held(&dir) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }

@@ -13,7 +13,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(about = "Benchmark berth side by side with Docker and podman")]
 struct Args {
-    /// Scenarios to run (default: all): import, images, inspect, pull, push
+    /// Scenarios to run (default: all): import, images, inspect, pull, push, build, run-none,
+    /// run-bridge, publish
     scenarios: Vec<String>,
     /// How many timed repetitions per engine
     #[arg(short = 'n', long, default_value_t = 5)]

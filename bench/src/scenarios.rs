@@ -15,7 +15,9 @@ pub const ALL: &[&str] = &[
     "pull",
     "push",
     "build",
+    "run-none",
     "run-bridge",
+    "publish",
 ];
 
 pub fn by_name(name: &str) -> Option<Scenario> {
@@ -26,7 +28,9 @@ pub fn by_name(name: &str) -> Option<Scenario> {
         "pull" => pull,
         "push" => push,
         "build" => build,
+        "run-none" => run_none,
         "run-bridge" => run_bridge,
+        "publish" => publish,
         _ => return None,
     })
 }
@@ -333,32 +337,46 @@ fn build(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Sampl
     Ok(changed)
 }
 
+/// `run --rm --network none IMG true`: a container's whole life with no network.
+fn run_none(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
+    run_rm(engines, inputs, runs, "none")
+}
+
 /// `run --rm --network bridge IMG true`: a container's whole life on the default bridge
-/// (namespace, veth, address, teardown) after one untimed warm-up run.
+/// (namespace, veth, address, teardown).
 fn run_bridge(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
+    run_rm(engines, inputs, runs, "bridge")
+}
+
+/// Imports the busybox rootfs as `bench-busybox` unless the engine has it.
+fn ensure_busybox(engine: &Engine, inputs: &Path) -> anyhow::Result<()> {
     let tar = inputs.join("busybox-rootfs.tar");
     anyhow::ensure!(
         tar.exists(),
         "{} missing: run ../shared/anchors/bench-inputs.sh",
         tar.display()
     );
-    let args = [
-        "run",
-        "--rm",
-        "--network",
-        "bridge",
-        "bench-busybox",
-        "true",
-    ];
+    if engine
+        .run(&["images", "-q", "bench-busybox"])?
+        .trim()
+        .is_empty()
+    {
+        engine.run(&["import", &tar.display().to_string(), "bench-busybox"])?;
+    }
+    Ok(())
+}
+
+/// `run --rm --network NETWORK bench-busybox true`, after one untimed warm-up run.
+fn run_rm(
+    engines: &[Engine],
+    inputs: &Path,
+    runs: usize,
+    network: &str,
+) -> anyhow::Result<Samples> {
+    let args = ["run", "--rm", "--network", network, "bench-busybox", "true"];
     let mut out = Vec::new();
     for engine in engines {
-        if engine
-            .run(&["images", "-q", "bench-busybox"])?
-            .trim()
-            .is_empty()
-        {
-            engine.run(&["import", &tar.display().to_string(), "bench-busybox"])?;
-        }
+        ensure_busybox(engine, inputs)?;
         engine.run(&args)?;
         let mut samples = Vec::new();
         for _ in 0..runs {
@@ -367,4 +385,93 @@ fn run_bridge(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<
         out.push((engine.name, samples));
     }
     Ok(out)
+}
+
+/// Throughput of busybox httpd through a published port on 127.0.0.1 against the container's
+/// own address, with wrk. Samples are seconds per request (1 / requests per second), so the
+/// printed `berth/direct` ratio is what publishing costs: 1.05 means 5 % slower.
+fn publish(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
+    anyhow::ensure!(
+        std::process::Command::new("wrk")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "wrk missing: apt-get install wrk"
+    );
+    let site = tempfile::tempdir()?;
+    std::fs::write(site.path().join("index.html"), "x".repeat(1024))?;
+    let mut out = Vec::new();
+    for (i, engine) in engines.iter().enumerate() {
+        ensure_busybox(engine, inputs)?;
+        let name = format!("bench-httpd-{}", std::process::id());
+        let port = 18_080 + i;
+        let volume = format!("{}:/www:ro", site.path().display());
+        let publish = format!("127.0.0.1:{port}:80");
+        engine.run(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-p",
+            &publish,
+            "-v",
+            &volume,
+            "bench-busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/www",
+        ])?;
+        let measured = (|| {
+            let ip = engine.run(&[
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                &name,
+            ])?;
+            let direct = format!("http://{}/", ip.trim());
+            let published = format!("http://127.0.0.1:{port}/");
+            let (mut via_port, mut via_ip) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                via_ip.push(seconds_per_request(&direct)?);
+                via_port.push(seconds_per_request(&published)?);
+            }
+            anyhow::Ok((via_port, via_ip))
+        })();
+        engine.run(&["rm", "-f", &name])?;
+        let (via_port, via_ip) = measured?;
+        if engine.is_berth() {
+            out.push(("direct", via_ip));
+        }
+        out.push((engine.name, via_port));
+    }
+    Ok(out)
+}
+
+/// One 3-second wrk run; busybox httpd closes every connection, so first wait for the
+/// previous run's TIME_WAIT sockets to go, or port exhaustion would decide the figure.
+fn seconds_per_request(url: &str) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let ss = std::process::Command::new("ss")
+            .args(["-tanH", "state", "time-wait"])
+            .output()?;
+        if ss.stdout.iter().filter(|&&b| b == b'\n').count() < 100 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    let wrk = std::process::Command::new("wrk")
+        .args(["-t2", "-c8", "-d3s", url])
+        .output()?;
+    let text = String::from_utf8_lossy(&wrk.stdout);
+    let rps: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("wrk {url} printed no rate: {text}"))?;
+    eprintln!("  {url}: {rps:.0} requests/s");
+    Ok(1.0 / rps)
 }

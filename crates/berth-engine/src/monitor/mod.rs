@@ -29,6 +29,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use berth_image::store::Store;
 use berth_runtime::oci_spec::runtime::Spec;
 use berth_runtime::{ExitStatus, RuntimeError, Stdio};
 use rusqlite::{params, Connection};
@@ -195,8 +196,9 @@ impl Monitor {
             match self.run_once()? {
                 Outcome::StartFailed(code, message) => {
                     let conn = open_db(&self.root)?;
+                    let mut leftovers = Vec::new();
                     if self.host.auto_remove {
-                        self.remove(&conn);
+                        leftovers = self.remove(&conn);
                     } else {
                         let state = if self.was_created {
                             ContainerState::Created
@@ -214,10 +216,16 @@ impl Monitor {
                     drop(conn);
                     self.close_listener();
                     self.broadcast(&Frame::Error(code, message));
+                    remove_leftovers(&leftovers);
                     return Ok(());
                 }
                 Outcome::Exited { code, oom } => {
                     let ran = began.elapsed();
+                    // `--rm` deletes the runtime's state after answering the client (below).
+                    let deferred = self.host.auto_remove;
+                    if !deferred {
+                        self.delete_runtime();
+                    }
                     let conn = open_db(&self.root)?;
                     let tx = conn
                         .unchecked_transaction()
@@ -241,12 +249,23 @@ impl Monitor {
                     };
                     if !restart && self.host.auto_remove {
                         drop(tx);
-                        self.remove(&conn);
-                    } else {
-                        state::record_exit(&tx, &self.id, exit, restart)
-                            .map_err(|e| io_err("record the exit", e))?;
-                        tx.commit().map_err(|e| io_err("record the exit", e))?;
+                        let leftovers = self.remove(&conn);
+                        drop(conn);
+                        self.close_listener();
+                        self.broadcast(&Frame::Exit(code));
+                        // The container is gone from every listing and the client has its
+                        // answer: the slow part (on ext4 each freed directory or file can cost
+                        // a millisecond) no longer holds up `run --rm`.
+                        self.delete_runtime();
+                        remove_leftovers(&leftovers);
+                        return Ok(());
                     }
+                    if deferred {
+                        self.delete_runtime();
+                    }
+                    state::record_exit(&tx, &self.id, exit, restart)
+                        .map_err(|e| io_err("record the exit", e))?;
+                    tx.commit().map_err(|e| io_err("record the exit", e))?;
                     drop(conn);
                     if !restart {
                         self.close_listener();
@@ -500,9 +519,6 @@ impl Monitor {
         )
         .and_then(|c| c.oom_killed())
         .unwrap_or(false);
-        if let Err(err) = runtime.delete(&self.id) {
-            tracing::warn!(%err, "failed to delete the runtime container");
-        }
         Ok(Outcome::Exited {
             code: status.code(),
             oom,
@@ -609,13 +625,33 @@ impl Monitor {
         }
     }
 
-    /// `--rm`: the row and every file of the container.
-    fn remove(&self, conn: &Connection) {
+    /// The runtime's container: its cgroups and state.
+    fn delete_runtime(&self) {
+        if let Err(err) = ctr::runtime(&self.runroot).delete(&self.id) {
+            tracing::warn!(%err, "failed to delete the runtime container");
+        }
+    }
+
+    /// `--rm`: deletes the row and moves the container's directory out of `containers/` into
+    /// the store's `tmp/` (a rename, so the container is gone at once); returns what is left
+    /// to delete. Should the monitor die before deleting it, the store sweeps `tmp/` entries of
+    /// dead processes.
+    fn remove(&self, conn: &Connection) -> Vec<PathBuf> {
         if let Err(err) = conn.execute("DELETE FROM containers WHERE id = ?1", [&self.id]) {
             tracing::warn!(%err, "failed to delete the container row");
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_dir_all(&self.run_dir);
+        let trash = Store::temp_path_under(&self.root, &format!("removed-{}", self.id));
+        let dir = match std::fs::rename(&self.dir, &trash) {
+            Ok(()) => trash,
+            Err(_) => self.dir.clone(),
+        };
+        vec![dir, self.run_dir.clone()]
+    }
+}
+
+fn remove_leftovers(paths: &[PathBuf]) {
+    for path in paths {
+        let _ = std::fs::remove_dir_all(path);
     }
 }
 
@@ -693,18 +729,8 @@ fn error_text(err: &RuntimeError) -> String {
 
 /// The metadata database, opened for one short piece of work.
 pub(crate) fn open_db(root: &std::path::Path) -> io::Result<Connection> {
-    let conn =
-        Connection::open(root.join("berth.db")).map_err(|e| io_err("open the database", e))?;
-    conn.busy_timeout(Duration::from_secs(60))
-        .map_err(|e| io_err("open the database", e))?;
-    conn.execute_batch("PRAGMA synchronous=NORMAL;")
-        .map_err(|e| io_err("open the database", e))?;
-    // Checkpointing is the job of longer-lived connections; closing stays cheap.
-    let _ = conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-        true,
-    );
-    Ok(conn)
+    berth_image::store::open_connection(&root.join("berth.db"))
+        .map_err(|e| io_err("open the database", e))
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {

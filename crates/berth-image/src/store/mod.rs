@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use blobs::BlobWriter;
-pub use db::Db;
+pub use db::{open_connection, Db};
 pub use images::{ImageRecord, ImageUser, NewImage, RemovedImage};
 pub use layers::{LayerInfo, LayerSource};
 
@@ -111,13 +111,18 @@ impl Store {
     /// A fresh path under `tmp/` owned by this process, on the same filesystem as the store so
     /// that finished work can be renamed into place atomically.
     pub fn temp_path(&self, hint: &str) -> PathBuf {
+        Store::temp_path_under(&self.root, hint)
+    }
+
+    /// [`Store::temp_path`] for processes that do not open the store (the container monitor):
+    /// what they leave there is swept like any other temporary file once they are gone.
+    pub fn temp_path_under(root: &Path, hint: &str) -> PathBuf {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        self.root
-            .join("tmp")
+        root.join("tmp")
             .join(format!("{}.{n}.{nanos}.{hint}", std::process::id()))
     }
 

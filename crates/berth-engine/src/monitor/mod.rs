@@ -1,7 +1,7 @@
 //! The per-container monitor: a small, single-threaded process that outlives the CLI.
 //!
-//! `berth start` re-executes the berth binary as `berth monitor <id>` (detached: its own
-//! session, not the CLI's child — see `container::sys::spawn_detached`), handing it the
+//! `berth start` re-executes the berth binary as `berth monitor <id>` (detached: in its own
+//! session — see `container::sys::spawn_detached`), handing it the
 //! container's lock (held for the monitor's whole life, which is how a dead monitor is
 //! noticed) and one end of a socket pair, the first attach client. The monitor then:
 //!
@@ -22,6 +22,7 @@
 pub mod log;
 pub mod protocol;
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -66,6 +67,50 @@ pub struct MonitorArgs {
     pub sync_fd: Option<RawFd>,
     /// The container's lock, already taken by the CLI.
     pub lock_fd: RawFd,
+}
+
+impl MonitorArgs {
+    /// The command line `berth` starts its monitor with (after the program name).
+    pub fn to_command_line(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "--root".into(),
+            self.root.clone().into(),
+            "--runroot".into(),
+            self.runroot.clone().into(),
+            "monitor".into(),
+            self.id.clone().into(),
+        ];
+        if let Some(fd) = self.sync_fd {
+            args.extend(["--sync-fd".into(), fd.to_string().into()]);
+        }
+        args.extend(["--lock-fd".into(), self.lock_fd.to_string().into()]);
+        args
+    }
+
+    /// Reads back exactly what [`MonitorArgs::to_command_line`] writes, so that `main` can
+    /// start a monitor without building the CLI's whole parser (and its logging) first: the
+    /// monitor is on the path of every `run`. Anything else is `None`, for the full parser.
+    pub fn from_command_line(args: &[OsString]) -> Option<MonitorArgs> {
+        let text = |i: usize| args.get(i).and_then(|a| a.to_str());
+        let fd = |i: usize| text(i)?.parse::<RawFd>().ok();
+        if text(0)? != "--root" || text(2)? != "--runroot" || text(4)? != "monitor" {
+            return None;
+        }
+        let (sync_fd, lock_at) = match text(6)? {
+            "--sync-fd" => (Some(fd(7)?), 8),
+            _ => (None, 6),
+        };
+        if text(lock_at)? != "--lock-fd" || args.len() != lock_at + 2 {
+            return None;
+        }
+        Some(MonitorArgs {
+            root: PathBuf::from(&args[1]),
+            runroot: PathBuf::from(&args[3]),
+            id: text(5)?.to_string(),
+            sync_fd,
+            lock_fd: fd(lock_at + 1)?,
+        })
+    }
 }
 
 /// Runs the monitor; returns the process exit status.
@@ -138,6 +183,9 @@ struct Monitor {
     was_created: bool,
     log: JsonLog,
     listener: Option<UnixListener>,
+    /// The connection that read the container, kept to record its start: opening another
+    /// costs a schema parse on the path of every `run`. Closed once the container runs.
+    startup_db: Option<Connection>,
     clients: Vec<Client>,
     /// `stop` asked: no restart.
     stop_requested: bool,
@@ -157,7 +205,6 @@ impl Monitor {
         let container = state::load(&conn, &args.id)
             .map_err(|e| io_err("read the container", e))?
             .ok_or_else(|| io_err("read the container", "no such container"))?;
-        drop(conn);
         let log_file = File::options()
             .create(true)
             .append(true)
@@ -183,6 +230,7 @@ impl Monitor {
             was_created: container.state == ContainerState::Created || container.started_at == 0,
             log: JsonLog::new(log_file),
             listener: Some(listener),
+            startup_db: Some(conn),
             clients,
             stop_requested: false,
             killed: false,
@@ -195,7 +243,7 @@ impl Monitor {
             let began = Instant::now();
             match self.run_once()? {
                 Outcome::StartFailed(code, message) => {
-                    let conn = open_db(&self.root)?;
+                    let conn = self.db()?;
                     let mut leftovers = Vec::new();
                     if self.host.auto_remove {
                         leftovers = self.remove(&conn);
@@ -226,7 +274,7 @@ impl Monitor {
                     if !deferred {
                         self.delete_runtime();
                     }
-                    let conn = open_db(&self.root)?;
+                    let conn = self.db()?;
                     let tx = conn
                         .unchecked_transaction()
                         .map_err(|e| io_err("record the exit", e))?;
@@ -280,7 +328,7 @@ impl Monitor {
                     };
                     trim_heap();
                     if !self.wait_backoff(delay)? {
-                        let conn = open_db(&self.root)?;
+                        let conn = self.db()?;
                         state::set_state(&conn, &self.id, ContainerState::Exited)
                             .map_err(|e| io_err("record the stop", e))?;
                         drop(conn);
@@ -341,7 +389,7 @@ impl Monitor {
             set_nonblocking(m)?;
         }
         {
-            let conn = open_db(&self.root)?;
+            let conn = self.db()?;
             conn.execute(
                 "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, started_at = ?4,
                     exit_code = 0, oom_killed = 0, error = '', manual_stop = 0
@@ -625,6 +673,14 @@ impl Monitor {
         }
     }
 
+    /// A connection for one short piece of work.
+    fn db(&mut self) -> io::Result<Connection> {
+        match self.startup_db.take() {
+            Some(conn) => Ok(conn),
+            None => open_db(&self.root),
+        }
+    }
+
     /// The runtime's container: its cgroups and state.
     fn delete_runtime(&self) {
         if let Err(err) = ctr::runtime(&self.runroot).delete(&self.id) {
@@ -785,5 +841,47 @@ fn trim_heap_only() {
     #[cfg(target_env = "gnu")]
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_round_trips() {
+        for sync_fd in [Some(8), None] {
+            let args = MonitorArgs {
+                root: "/var/lib/berth".into(),
+                runroot: "/run/berth".into(),
+                id: "abc".into(),
+                sync_fd,
+                lock_fd: 6,
+            };
+            let back = MonitorArgs::from_command_line(&args.to_command_line()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{args:?}"));
+        }
+    }
+
+    #[test]
+    fn other_command_lines_are_left_to_the_cli_parser() {
+        let parse = |tail: &[&str]| {
+            let args: Vec<OsString> = ["--root", "r", "--runroot", "rr"]
+                .iter()
+                .chain(tail)
+                .map(OsString::from)
+                .collect();
+            MonitorArgs::from_command_line(&args)
+        };
+        assert!(parse(&["monitor", "id", "--lock-fd", "6"]).is_some());
+        for tail in [
+            &["ps"][..],
+            &["monitor", "id"],
+            &["monitor", "id", "--lock-fd"],
+            &["monitor", "id", "--lock-fd", "x"],
+            &["monitor", "id", "--lock-fd", "6", "extra"],
+        ] {
+            assert!(parse(tail).is_none(), "{tail:?}");
+        }
     }
 }

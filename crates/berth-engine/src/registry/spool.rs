@@ -3,7 +3,8 @@
 //! Layers download in parallel but must be unpacked in order (each sits on its parent). Each
 //! download writes into its own spool file under the store's `tmp/`; the consumer follows the
 //! file like `tail -f`, so layer N is unpacked while it is still arriving and layers N+1… keep
-//! downloading meanwhile, without holding them in memory.
+//! downloading meanwhile, without holding them in memory. Once verified, the spool file itself
+//! becomes the stored blob (`Store::add_spooled_layer`).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -64,6 +65,11 @@ impl Spool {
         ok
     }
 
+    /// The file the download is written to.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Marks the download finished (with an error message if it failed).
     pub fn finish(&self, error: Option<String>) {
         let mut state = self.state.lock().expect("lock");
@@ -97,6 +103,7 @@ impl Spool {
 }
 
 impl Drop for Spool {
+    /// Removes the download unless the store adopted it as a blob.
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }

@@ -8,9 +8,15 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
+
+use berth_image::layer::start_writeback;
+
+/// Bytes written between two write-back starts.
+const WRITEBACK_STEP: u64 = 1 << 20;
 
 #[derive(Default)]
 struct State {
@@ -43,6 +49,7 @@ impl Spool {
         let result = (|| -> io::Result<()> {
             let mut file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
             let mut buf = vec![0u8; 256 * 1024];
+            let (mut offset, mut written_back) = (0u64, 0u64);
             loop {
                 if abort.load(Ordering::Relaxed) {
                     return Err(io::Error::other("aborted"));
@@ -54,6 +61,13 @@ impl Spool {
                     Err(e) => return Err(e),
                 };
                 file.write_all(&buf[..n])?;
+                offset += n as u64;
+                // The spool becomes the stored blob: written back a MiB at a time as it
+                // arrives, its final fdatasync has little left to do.
+                if offset - written_back >= WRITEBACK_STEP {
+                    start_writeback(file.as_fd(), written_back, offset - written_back);
+                    written_back = offset;
+                }
                 let mut state = self.state.lock().expect("lock");
                 state.written += n as u64;
                 drop(state);

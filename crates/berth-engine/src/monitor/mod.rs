@@ -48,6 +48,8 @@ pub const SOCKET: &str = "attach.sock";
 const STDIN_HIGH_WATER: usize = 64 * 1024;
 /// How long the output is drained after the init exits.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a started container runs before the monitor frees what set-up used.
+const SETTLE: Duration = Duration::from_millis(100);
 /// Docker's restart backoff.
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -183,8 +185,9 @@ struct Monitor {
     was_created: bool,
     log: JsonLog,
     listener: Option<UnixListener>,
-    /// The connection that read the container, kept to record its start: opening another
-    /// costs a schema parse on the path of every `run`. Closed once the container runs.
+    /// The connection that read the container, kept to record its start and, for a container
+    /// that ends before it settles, its exit: opening another costs a schema parse on the path
+    /// of every `run`. Closed once the container has settled.
     startup_db: Option<Connection>,
     clients: Vec<Client>,
     /// `stop` asked: no restart.
@@ -397,11 +400,15 @@ impl Monitor {
                 params![self.id, pid, std::process::id() as i32, ctr::now_nanos()],
             )
             .map_err(|e| io_err("record the start", e))?;
+            // Kept to record the exit of a container that ends before it settles.
+            self.startup_db = Some(conn);
         }
         self.stop_requested = false;
         self.killed = false;
         self.broadcast(&Frame::Started(pid));
-        trim_heap();
+        // What set-up used is given back once the container has settled, not before: one
+        // that ends at once (`run --rm IMG true`) is answered without waiting for that.
+        let mut settle_at = Some(Instant::now() + SETTLE);
 
         let mut out = if tty { None } else { Some(out_r) };
         let mut err = if tty { None } else { Some(err_r) };
@@ -462,11 +469,19 @@ impl Monitor {
                     revents: 0,
                 });
             }
-            let timeout = match drain_deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).as_millis() as i32,
+            let wake = [drain_deadline, settle_at].into_iter().flatten().min();
+            let timeout = match wake {
+                Some(at) => {
+                    (at.saturating_duration_since(Instant::now()).as_micros()).div_ceil(1000) as i32
+                }
                 None => -1,
             };
             let ready = ctr::sys::poll(&mut fds, timeout)?;
+            if settle_at.is_some_and(|at| Instant::now() >= at) {
+                settle_at = None;
+                self.startup_db = None;
+                trim_heap();
+            }
             if ready == 0 && drain_deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }

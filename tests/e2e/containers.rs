@@ -115,6 +115,16 @@ fn create_then_start_and_logs_after_exit() {
     );
 }
 
+/// A container that exits at once can be over, its monitor gone, before `run` says hello to
+/// it: the output and exit status it sent must still arrive.
+#[test]
+fn output_of_a_container_that_exits_at_once_is_never_lost() {
+    let b = Berth::with_busybox();
+    for _ in 0..20 {
+        assert_eq!(b.ok(["run", "--rm", "busybox", "echo", "hello"]), "hello\n");
+    }
+}
+
 #[test]
 fn rm_flag_removes_the_container() {
     let b = Berth::with_busybox();

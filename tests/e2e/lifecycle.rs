@@ -418,3 +418,64 @@ fn signals_are_forwarded_in_the_foreground() {
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\ngot-term\n");
 }
+
+/// `--rm` answers as soon as the container is gone from every listing and deletes its files
+/// afterwards: once its monitor has exited, nothing of it may be left anywhere.
+#[test]
+fn rm_flag_leaves_nothing_behind_once_its_monitor_is_done() {
+    let b = Berth::with_busybox();
+    let id = b
+        .ok(["run", "-d", "--rm", "busybox", "true"])
+        .trim()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_with(&format!("monitor\0{id}")).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(processes_with(&format!("monitor\0{id}")).is_empty());
+    assert!(b.fails(["inspect", &id]).stderr.contains("No such object"));
+    assert!(
+        cgroup_dirs(&id).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs(&id)
+    );
+    assert!(!b.root().join("containers").join(&id).exists());
+    assert!(!b.runroot().join("containers").join(&id).exists());
+    assert!(!b.runroot().join("runtime").join(&id).exists());
+    let leftovers: Vec<_> = std::fs::read_dir(b.root().join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(leftovers.is_empty(), "left in tmp/: {leftovers:?}");
+}
+
+/// `--rm` containers need not survive a crash: their overlay skips the sync at unmount.
+#[test]
+fn rm_flag_mounts_a_volatile_overlay() {
+    let b = Berth::with_busybox();
+    let root_mount = |args: &[&str]| -> String {
+        b.ok(args)
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let line = root_mount(&["run", "--rm", "busybox", "cat", "/proc/self/mountinfo"]);
+    assert!(
+        line.contains("overlay") && line.contains("volatile"),
+        "{line}"
+    );
+    let line = root_mount(&[
+        "run",
+        "--name",
+        "kept",
+        "busybox",
+        "cat",
+        "/proc/self/mountinfo",
+    ]);
+    assert!(
+        line.contains("overlay") && !line.contains("volatile"),
+        "{line}"
+    );
+}

@@ -15,7 +15,13 @@ use cli::Cli;
 pub const EXIT_ENGINE_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(monitor) =
+        berth_engine::monitor::MonitorArgs::from_command_line(args.get(1..).unwrap_or_default())
+    {
+        return ExitCode::from(berth_engine::monitor::main(monitor) as u8);
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };

@@ -145,7 +145,10 @@ pub fn stream(mut conn: UnixStream, opts: AttachOptions) -> io::Result<AttachEnd
     if opts.stdin {
         flags |= HELLO_STDIN;
     }
-    Frame::Hello(flags).send(&mut conn)?;
+    // A container that exits at once may be over before we get here: its monitor has then sent
+    // the output and the exit and closed the connection, so writes fail with EPIPE while all
+    // of it still waits to be read below. Failed writes must never end the session.
+    let _ = Frame::Hello(flags).send(&mut conn);
 
     let is_tty = rustix::termios::isatty(&stdin_fd);
     let _raw = if opts.tty && opts.stdin && is_tty {
@@ -156,7 +159,7 @@ pub fn stream(mut conn: UnixStream, opts: AttachOptions) -> io::Result<AttachEnd
     if opts.tty {
         if let Ok(size) = rustix::termios::tcgetwinsize(&stdout) {
             if size.ws_row > 0 {
-                Frame::Resize(size.ws_row, size.ws_col).send(&mut conn)?;
+                let _ = Frame::Resize(size.ws_row, size.ws_col).send(&mut conn);
             }
         }
     }
@@ -266,11 +269,11 @@ pub fn stream(mut conn: UnixStream, opts: AttachOptions) -> io::Result<AttachEnd
                         out.push(b);
                     }
                 }
-                if !out.is_empty() {
-                    Frame::Stdin(out).send(&mut conn)?;
+                if !out.is_empty() && Frame::Stdin(out).send(&mut conn).is_err() {
+                    stdin_open = false;
                 }
-            } else {
-                Frame::Stdin(data.to_vec()).send(&mut conn)?;
+            } else if Frame::Stdin(data.to_vec()).send(&mut conn).is_err() {
+                stdin_open = false;
             }
         }
         let _ = io::stdout().flush();

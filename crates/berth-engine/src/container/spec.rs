@@ -171,16 +171,25 @@ pub fn build(container: &Container, dir: &Path, lowers: &[PathBuf]) -> Result<Va
         })?;
         lowerdirs.push(empty.display().to_string());
     }
+    let mut overlay_options = vec![
+        format!("lowerdir={}", lowerdirs.join(":")),
+        format!("upperdir={}", upper.display()),
+        format!("workdir={}", dir.join("work").display()),
+        "index=off".into(),
+        "redirect_dir=off".into(),
+        "metacopy=off".into(),
+    ];
+    if host.auto_remove {
+        // An `--rm` container's writable layer is deleted when it exits: it need not survive a
+        // crash, so its unmount skips the sync of the whole upper filesystem (podman does the
+        // same for `--rm`).
+        overlay_options.push("volatile".into());
+    }
     let overlay = json!({
         "destination": "/",
         "type": "overlay",
         "source": "overlay",
-        "options": [
-            format!("lowerdir={}", lowerdirs.join(":")),
-            format!("upperdir={}", upper.display()),
-            format!("workdir={}", dir.join("work").display()),
-            "index=off", "redirect_dir=off", "metacopy=off",
-        ]
+        "options": overlay_options,
     });
     let mut mounts = vec![overlay];
     mounts.extend(spec["mounts"].as_array().cloned().unwrap_or_default());

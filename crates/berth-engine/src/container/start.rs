@@ -13,6 +13,7 @@ use super::state::{Container, ContainerState};
 use super::sys::{self, LockAttempt, MonitorLock};
 use super::{container_dir, rootfs, run_dir, spec};
 use crate::monitor::protocol::Frame;
+use crate::monitor::MonitorArgs;
 use crate::{Engine, EngineError, Result};
 
 /// How a start went.
@@ -81,23 +82,16 @@ impl Engine {
             path: "socket pair".into(),
             source,
         })?;
-        let root = std::path::absolute(self.root()).unwrap_or_else(|_| self.root().to_path_buf());
-        let runroot =
-            std::path::absolute(self.runroot()).unwrap_or_else(|_| self.runroot().to_path_buf());
-        let sync_fd = theirs.as_raw_fd().to_string();
-        let lock_fd = lock.raw_fd().to_string();
-        let args: [&OsStr; 10] = [
-            "--root".as_ref(),
-            root.as_os_str(),
-            "--runroot".as_ref(),
-            runroot.as_os_str(),
-            "monitor".as_ref(),
-            container.id.as_ref(),
-            "--sync-fd".as_ref(),
-            sync_fd.as_ref(),
-            "--lock-fd".as_ref(),
-            lock_fd.as_ref(),
-        ];
+        let monitor_args = MonitorArgs {
+            root: std::path::absolute(self.root()).unwrap_or_else(|_| self.root().to_path_buf()),
+            runroot: std::path::absolute(self.runroot())
+                .unwrap_or_else(|_| self.runroot().to_path_buf()),
+            id: container.id.clone(),
+            sync_fd: Some(theirs.as_raw_fd()),
+            lock_fd: lock.raw_fd(),
+        };
+        let args = monitor_args.to_command_line();
+        let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
         sys::spawn_detached(
             std::path::Path::new("/proc/self/exe"),
             &args,

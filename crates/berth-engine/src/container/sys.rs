@@ -6,9 +6,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use nix::mount::MsFlags;
 
@@ -100,39 +98,61 @@ impl MonitorLock {
     }
 }
 
-/// Spawns `exe args…` as a session leader that is *not* a child of this process (double
-/// fork), with stdio on `/dev/null` and `keep` (the lock and the sync socket) inherited.
-/// Returns once the intermediate child has exited; the grandchild has exec'd by then (std's
-/// spawn waits for exec through its close-on-exec error pipe, which the grandchild holds).
+/// Spawns `exe args…` as the leader of a new session (the CLI's terminal and the signals sent
+/// to its process group never reach it), with stdio on `/dev/null` and `keep` (the lock and the
+/// sync socket) inherited. Returns once it has exec'd.
+///
+/// One `posix_spawn` (glibc clones with `CLONE_VM | CLONE_VFORK`: no copy of the CLI's page
+/// tables) rather than the classic double fork, which cost `run` about 0.7 ms. The spawned
+/// process is this process's child until this process exits; nothing here waits for it, so a
+/// long-lived caller must reap its children (or ignore `SIGCHLD`).
 pub fn spawn_detached(exe: &Path, args: &[&std::ffi::OsStr], keep: &[RawFd]) -> io::Result<()> {
-    let keep: Vec<RawFd> = keep.to_vec();
-    let mut cmd = Command::new(exe);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe system
-    // calls (setsid, fork, _exit, fcntl).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            match libc::fork() {
-                -1 => return Err(io::Error::last_os_error()),
-                0 => {}
-                _ => libc::_exit(0),
-            }
-            for &fd in &keep {
-                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
+    use nix::spawn::{posix_spawn, PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+
+    let c_string = |bytes: &[u8]| {
+        CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    };
+    let mut argv = vec![c_string(exe.as_os_str().as_bytes())?];
+    for arg in args {
+        argv.push(c_string(arg.as_bytes())?);
     }
-    let mut child = cmd.spawn()?;
-    child.wait()?;
+    let env = std::env::vars_os()
+        .map(|(key, value)| {
+            let mut pair = key.as_bytes().to_vec();
+            pair.push(b'=');
+            pair.extend_from_slice(value.as_bytes());
+            c_string(&pair)
+        })
+        .collect::<io::Result<Vec<CString>>>()?;
+
+    let mut actions = PosixSpawnFileActions::init()?;
+    for fd in 0..3 {
+        let flags = if fd == 0 {
+            nix::fcntl::OFlag::O_RDONLY
+        } else {
+            nix::fcntl::OFlag::O_WRONLY
+        };
+        actions.add_open(fd, "/dev/null", flags, nix::sys::stat::Mode::empty())?;
+    }
+    // Austin Group issue 411 (glibc ≥ 2.29): dup2 of a descriptor onto itself clears its
+    // close-on-exec flag in the child only.
+    for &fd in keep {
+        actions.add_dup2(fd, fd)?;
+    }
+    let mut attr = PosixSpawnAttr::init()?;
+    // Rust ignores SIGPIPE and the attach loop blocks signals: the monitor starts clean.
+    let mut default_signals = nix::sys::signal::SigSet::empty();
+    default_signals.add(nix::sys::signal::Signal::SIGPIPE);
+    attr.set_sigdefault(&default_signals)?;
+    attr.set_sigmask(&nix::sys::signal::SigSet::empty())?;
+    attr.set_flags(
+        PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK
+            | PosixSpawnFlags::from_bits_retain(libc::POSIX_SPAWN_SETSID as libc::c_int),
+    )?;
+    posix_spawn(exe, &actions, &attr, &argv, &env)?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The per-container monitor: a small, single-threaded process that outlives the CLI.
 //!
-//! `berth start` re-executes the berth binary as `berth monitor <id>` (detached: its own
-//! session, not the CLI's child — see `container::sys::spawn_detached`), handing it the
+//! `berth start` re-executes the berth binary as `berth monitor <id>` (detached: in its own
+//! session — see `container::sys::spawn_detached`), handing it the
 //! container's lock (held for the monitor's whole life, which is how a dead monitor is
 //! noticed) and one end of a socket pair, the first attach client. The monitor then:
 //!
@@ -22,6 +22,7 @@
 pub mod log;
 pub mod protocol;
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -29,6 +30,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use berth_image::store::Store;
 use berth_runtime::oci_spec::runtime::Spec;
 use berth_runtime::{ExitStatus, RuntimeError, Stdio};
 use rusqlite::{params, Connection};
@@ -46,6 +48,8 @@ pub const SOCKET: &str = "attach.sock";
 const STDIN_HIGH_WATER: usize = 64 * 1024;
 /// How long the output is drained after the init exits.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a started container runs before the monitor frees what set-up used.
+const SETTLE: Duration = Duration::from_millis(100);
 /// Docker's restart backoff.
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -65,6 +69,50 @@ pub struct MonitorArgs {
     pub sync_fd: Option<RawFd>,
     /// The container's lock, already taken by the CLI.
     pub lock_fd: RawFd,
+}
+
+impl MonitorArgs {
+    /// The command line `berth` starts its monitor with (after the program name).
+    pub fn to_command_line(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "--root".into(),
+            self.root.clone().into(),
+            "--runroot".into(),
+            self.runroot.clone().into(),
+            "monitor".into(),
+            self.id.clone().into(),
+        ];
+        if let Some(fd) = self.sync_fd {
+            args.extend(["--sync-fd".into(), fd.to_string().into()]);
+        }
+        args.extend(["--lock-fd".into(), self.lock_fd.to_string().into()]);
+        args
+    }
+
+    /// Reads back exactly what [`MonitorArgs::to_command_line`] writes, so that `main` can
+    /// start a monitor without building the CLI's whole parser (and its logging) first: the
+    /// monitor is on the path of every `run`. Anything else is `None`, for the full parser.
+    pub fn from_command_line(args: &[OsString]) -> Option<MonitorArgs> {
+        let text = |i: usize| args.get(i).and_then(|a| a.to_str());
+        let fd = |i: usize| text(i)?.parse::<RawFd>().ok();
+        if text(0)? != "--root" || text(2)? != "--runroot" || text(4)? != "monitor" {
+            return None;
+        }
+        let (sync_fd, lock_at) = match text(6)? {
+            "--sync-fd" => (Some(fd(7)?), 8),
+            _ => (None, 6),
+        };
+        if text(lock_at)? != "--lock-fd" || args.len() != lock_at + 2 {
+            return None;
+        }
+        Some(MonitorArgs {
+            root: PathBuf::from(&args[1]),
+            runroot: PathBuf::from(&args[3]),
+            id: text(5)?.to_string(),
+            sync_fd,
+            lock_fd: fd(lock_at + 1)?,
+        })
+    }
 }
 
 /// Runs the monitor; returns the process exit status.
@@ -140,6 +188,10 @@ struct Monitor {
     was_created: bool,
     log: JsonLog,
     listener: Option<UnixListener>,
+    /// The connection that read the container, kept to record its start and, for a container
+    /// that ends before it settles, its exit: opening another costs a schema parse on the path
+    /// of every `run`. Closed once the container has settled.
+    startup_db: Option<Connection>,
     clients: Vec<Client>,
     /// `stop` asked: no restart.
     stop_requested: bool,
@@ -161,7 +213,6 @@ impl Monitor {
         let container = state::load(&conn, &args.id)
             .map_err(|e| io_err("read the container", e))?
             .ok_or_else(|| io_err("read the container", "no such container"))?;
-        drop(conn);
         let log_file = File::options()
             .create(true)
             .append(true)
@@ -187,6 +238,7 @@ impl Monitor {
             was_created: container.state == ContainerState::Created || container.started_at == 0,
             log: JsonLog::new(log_file),
             listener: Some(listener),
+            startup_db: Some(conn),
             clients,
             stop_requested: false,
             killed: false,
@@ -205,10 +257,11 @@ impl Monitor {
             };
             match outcome {
                 Outcome::StartFailed(code, message) => {
-                    self.release_network();
-                    let conn = open_db(&self.root)?;
+                    let conn = self.db()?;
+                    self.release_network(&conn);
+                    let mut leftovers = Vec::new();
                     if self.host.auto_remove {
-                        self.remove(&conn);
+                        leftovers = self.remove(&conn);
                     } else {
                         let state = if self.was_created {
                             ContainerState::Created
@@ -226,11 +279,17 @@ impl Monitor {
                     drop(conn);
                     self.close_listener();
                     self.broadcast(&Frame::Error(code, message));
+                    remove_leftovers(&leftovers);
                     return Ok(());
                 }
                 Outcome::Exited { code, oom } => {
                     let ran = began.elapsed();
-                    let conn = open_db(&self.root)?;
+                    // `--rm` deletes the runtime's state after answering the client (below).
+                    let deferred = self.host.auto_remove;
+                    if !deferred {
+                        self.delete_runtime();
+                    }
+                    let conn = self.db()?;
                     let tx = conn
                         .unchecked_transaction()
                         .map_err(|e| io_err("record the exit", e))?;
@@ -255,24 +314,34 @@ impl Monitor {
                     };
                     if !restart && self.host.auto_remove {
                         drop(tx);
-                        self.release_network();
-                        self.remove(&conn);
-                    } else {
-                        state::record_exit(&tx, &self.id, exit, restart)
-                            .map_err(|e| io_err("record the exit", e))?;
-                        tx.commit().map_err(|e| io_err("record the exit", e))?;
+                        self.release_network(&conn);
+                        let leftovers = self.remove(&conn);
+                        drop(conn);
+                        self.close_listener();
+                        self.broadcast(&Frame::Exit(code));
+                        // The container is gone from every listing and the client has its
+                        // answer: the slow part (on ext4 each freed directory or file can cost
+                        // a millisecond) no longer holds up `run --rm`.
+                        self.delete_runtime();
+                        remove_leftovers(&leftovers);
+                        return Ok(());
+                    }
+                    if deferred {
+                        self.delete_runtime();
+                    }
+                    state::record_exit(&tx, &self.id, exit, restart)
+                        .map_err(|e| io_err("record the exit", e))?;
+                    tx.commit().map_err(|e| io_err("record the exit", e))?;
+                    if !restart {
                         // After the commit: the exit's transaction must not see the
                         // teardown's writes under its feet.
-                        if !restart {
-                            self.release_network();
-                        }
-                    }
-                    drop(conn);
-                    if !restart {
+                        self.release_network(&conn);
+                        drop(conn);
                         self.close_listener();
                         self.broadcast(&Frame::Exit(code));
                         return Ok(());
                     }
+                    drop(conn);
                     self.broadcast(&Frame::Exit(code));
                     delay = if ran >= BACKOFF_RESET_AFTER || delay.is_zero() {
                         BACKOFF_START
@@ -281,8 +350,8 @@ impl Monitor {
                     };
                     trim_heap();
                     if !self.wait_backoff(delay)? {
-                        self.release_network();
-                        let conn = open_db(&self.root)?;
+                        let conn = self.db()?;
+                        self.release_network(&conn);
                         state::set_state(&conn, &self.id, ContainerState::Exited)
                             .map_err(|e| io_err("record the stop", e))?;
                         drop(conn);
@@ -311,11 +380,9 @@ impl Monitor {
     }
 
     /// Tears the network down after the container's final exit.
-    fn release_network(&mut self) {
-        if let Ok(conn) = open_db(&self.root) {
-            if let Err(err) = crate::network::endpoint::teardown(&conn, &self.runroot, &self.id) {
-                tracing::warn!(%err, "failed to tear down the container's network");
-            }
+    fn release_network(&mut self, conn: &Connection) {
+        if let Err(err) = crate::network::endpoint::teardown(conn, &self.runroot, &self.id) {
+            tracing::warn!(%err, "failed to tear down the container's network");
         }
         // Closing the reservation sockets frees the host ports.
         self.network = None;
@@ -368,7 +435,7 @@ impl Monitor {
             set_nonblocking(m)?;
         }
         {
-            let conn = open_db(&self.root)?;
+            let conn = self.db()?;
             conn.execute(
                 "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, started_at = ?4,
                     exit_code = 0, oom_killed = 0, error = '', manual_stop = 0
@@ -376,11 +443,15 @@ impl Monitor {
                 params![self.id, pid, std::process::id() as i32, ctr::now_nanos()],
             )
             .map_err(|e| io_err("record the start", e))?;
+            // Kept to record the exit of a container that ends before it settles.
+            self.startup_db = Some(conn);
         }
         self.stop_requested = false;
         self.killed = false;
         self.broadcast(&Frame::Started(pid));
-        trim_heap();
+        // What set-up used is given back once the container has settled, not before: one
+        // that ends at once (`run --rm IMG true`) is answered without waiting for that.
+        let mut settle_at = Some(Instant::now() + SETTLE);
 
         let mut out = if tty { None } else { Some(out_r) };
         let mut err = if tty { None } else { Some(err_r) };
@@ -441,11 +512,19 @@ impl Monitor {
                     revents: 0,
                 });
             }
-            let timeout = match drain_deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).as_millis() as i32,
+            let wake = [drain_deadline, settle_at].into_iter().flatten().min();
+            let timeout = match wake {
+                Some(at) => {
+                    (at.saturating_duration_since(Instant::now()).as_micros()).div_ceil(1000) as i32
+                }
                 None => -1,
             };
             let ready = ctr::sys::poll(&mut fds, timeout)?;
+            if settle_at.is_some_and(|at| Instant::now() >= at) {
+                settle_at = None;
+                self.startup_db = None;
+                trim_heap();
+            }
             if ready == 0 && drain_deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
@@ -546,9 +625,6 @@ impl Monitor {
         )
         .and_then(|c| c.oom_killed())
         .unwrap_or(false);
-        if let Err(err) = runtime.delete(&self.id) {
-            tracing::warn!(%err, "failed to delete the runtime container");
-        }
         Ok(Outcome::Exited {
             code: status.code(),
             oom,
@@ -655,8 +731,26 @@ impl Monitor {
         }
     }
 
-    /// `--rm`: the row and every file of the container.
-    fn remove(&self, conn: &Connection) {
+    /// A connection for one short piece of work.
+    fn db(&mut self) -> io::Result<Connection> {
+        match self.startup_db.take() {
+            Some(conn) => Ok(conn),
+            None => open_db(&self.root),
+        }
+    }
+
+    /// The runtime's container: its cgroups and state.
+    fn delete_runtime(&self) {
+        if let Err(err) = ctr::runtime(&self.runroot).delete(&self.id) {
+            tracing::warn!(%err, "failed to delete the runtime container");
+        }
+    }
+
+    /// `--rm`: deletes the row and moves the container's directory out of `containers/` into
+    /// the store's `tmp/` (a rename, so the container is gone at once); returns what is left
+    /// to delete. Should the monitor die before deleting it, the store sweeps `tmp/` entries of
+    /// dead processes.
+    fn remove(&self, conn: &Connection) -> Vec<PathBuf> {
         if let Err(err) = conn.execute("DELETE FROM containers WHERE id = ?1", [&self.id]) {
             tracing::warn!(%err, "failed to delete the container row");
         }
@@ -664,8 +758,18 @@ impl Monitor {
         {
             tracing::warn!(%err, "failed to remove the container's anonymous volumes");
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_dir_all(&self.run_dir);
+        let trash = Store::temp_path_under(&self.root, &format!("removed-{}", self.id));
+        let dir = match std::fs::rename(&self.dir, &trash) {
+            Ok(()) => trash,
+            Err(_) => self.dir.clone(),
+        };
+        vec![dir, self.run_dir.clone()]
+    }
+}
+
+fn remove_leftovers(paths: &[PathBuf]) {
+    for path in paths {
+        let _ = std::fs::remove_dir_all(path);
     }
 }
 
@@ -743,18 +847,8 @@ pub(crate) fn error_text(err: &RuntimeError) -> String {
 
 /// The metadata database, opened for one short piece of work.
 pub(crate) fn open_db(root: &std::path::Path) -> io::Result<Connection> {
-    let conn =
-        Connection::open(root.join("berth.db")).map_err(|e| io_err("open the database", e))?;
-    conn.busy_timeout(Duration::from_secs(60))
-        .map_err(|e| io_err("open the database", e))?;
-    conn.execute_batch("PRAGMA synchronous=NORMAL;")
-        .map_err(|e| io_err("open the database", e))?;
-    // Checkpointing is the job of longer-lived connections; closing stays cheap.
-    let _ = conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-        true,
-    );
-    Ok(conn)
+    berth_image::store::open_connection(&root.join("berth.db"))
+        .map_err(|e| io_err("open the database", e))
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -809,5 +903,47 @@ fn trim_heap_only() {
     #[cfg(target_env = "gnu")]
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_round_trips() {
+        for sync_fd in [Some(8), None] {
+            let args = MonitorArgs {
+                root: "/var/lib/berth".into(),
+                runroot: "/run/berth".into(),
+                id: "abc".into(),
+                sync_fd,
+                lock_fd: 6,
+            };
+            let back = MonitorArgs::from_command_line(&args.to_command_line()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{args:?}"));
+        }
+    }
+
+    #[test]
+    fn other_command_lines_are_left_to_the_cli_parser() {
+        let parse = |tail: &[&str]| {
+            let args: Vec<OsString> = ["--root", "r", "--runroot", "rr"]
+                .iter()
+                .chain(tail)
+                .map(OsString::from)
+                .collect();
+            MonitorArgs::from_command_line(&args)
+        };
+        assert!(parse(&["monitor", "id", "--lock-fd", "6"]).is_some());
+        for tail in [
+            &["ps"][..],
+            &["monitor", "id"],
+            &["monitor", "id", "--lock-fd"],
+            &["monitor", "id", "--lock-fd", "x"],
+            &["monitor", "id", "--lock-fd", "6", "extra"],
+        ] {
+            assert!(parse(tail).is_none(), "{tail:?}");
+        }
     }
 }

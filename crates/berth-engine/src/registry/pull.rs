@@ -339,7 +339,8 @@ fn download_layers(
                     id: short(&layer.digest),
                     status: LayerStatus::Extracting,
                 });
-                if let Err(err) = store.add_layer(parent, reader, &source) {
+                if let Err(err) = store.add_spooled_layer(parent, reader, spools[k].path(), &source)
+                {
                     // A corrupted download usually fails decompression before the digest check;
                     // hash what arrived to say which it was.
                     if let Ok(actual) = spools[k].wait_and_hash() {

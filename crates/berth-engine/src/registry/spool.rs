@@ -3,13 +3,20 @@
 //! Layers download in parallel but must be unpacked in order (each sits on its parent). Each
 //! download writes into its own spool file under the store's `tmp/`; the consumer follows the
 //! file like `tail -f`, so layer N is unpacked while it is still arriving and layers N+1… keep
-//! downloading meanwhile, without holding them in memory.
+//! downloading meanwhile, without holding them in memory. Once verified, the spool file itself
+//! becomes the stored blob (`Store::add_spooled_layer`).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
+
+use berth_image::layer::start_writeback;
+
+/// Bytes written between two write-back starts.
+const WRITEBACK_STEP: u64 = 1 << 20;
 
 #[derive(Default)]
 struct State {
@@ -42,6 +49,7 @@ impl Spool {
         let result = (|| -> io::Result<()> {
             let mut file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
             let mut buf = vec![0u8; 256 * 1024];
+            let (mut offset, mut written_back) = (0u64, 0u64);
             loop {
                 if abort.load(Ordering::Relaxed) {
                     return Err(io::Error::other("aborted"));
@@ -53,6 +61,13 @@ impl Spool {
                     Err(e) => return Err(e),
                 };
                 file.write_all(&buf[..n])?;
+                offset += n as u64;
+                // The spool becomes the stored blob: written back a MiB at a time as it
+                // arrives, its final fdatasync has little left to do.
+                if offset - written_back >= WRITEBACK_STEP {
+                    start_writeback(file.as_fd(), written_back, offset - written_back);
+                    written_back = offset;
+                }
                 let mut state = self.state.lock().expect("lock");
                 state.written += n as u64;
                 drop(state);
@@ -62,6 +77,11 @@ impl Spool {
         let ok = result.is_ok();
         self.finish(result.err().map(|e| e.to_string()));
         ok
+    }
+
+    /// The file the download is written to.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
     /// Marks the download finished (with an error message if it failed).
@@ -97,6 +117,7 @@ impl Spool {
 }
 
 impl Drop for Spool {
+    /// Removes the download unless the store adopted it as a blob.
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }

@@ -37,6 +37,7 @@ pub use compression::{decompressed, Compression};
 pub use hashing::TeeHasher;
 pub use pack::{pack_diff, pack_diff_with, pack_dir, PackOptions, Select};
 pub use root::SymlinkScope;
+pub use sys::start_writeback;
 pub use unpack::{unpack, unpack_with_diff_id, UnpackOptions, UnpackStats};
 pub use whiteout::{OPAQUE_WHITEOUT, WHITEOUT_PREFIX};
 

@@ -204,3 +204,23 @@ pub(crate) fn times(mtime: Timespec, atime: Option<Timespec>) -> Timestamps {
         last_modification: mtime,
     }
 }
+
+/// Starts writing `len` bytes of `file` from `offset` (0 and 0: all of it) to disk without
+/// waiting (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`; rustix has no wrapper).
+///
+/// Layers and blobs are made durable by one `syncfs`/`fdatasync` once complete; starting the
+/// write-back of each piece as soon as it is written lets that I/O overlap the rest of the work
+/// instead of all of it waiting at the end (measured: the `syncfs` after unpacking the 206 MB
+/// Debian layer went from 0.13-0.34 s to 0.01 s).
+pub fn start_writeback(file: BorrowedFd<'_>, offset: u64, len: u64) {
+    // SAFETY: sync_file_range only reads the descriptor number; an error (a filesystem that
+    // does not support it) leaves the data to the final sync.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}

@@ -397,6 +397,9 @@ impl Unpacker<'_> {
             )));
         }
         self.stats.bytes += written;
+        if written > 0 {
+            sys::start_writeback(file.as_fd(), 0, 0);
+        }
         self.set_owner_mode_xattrs(
             XattrTarget::Fd(file.as_fd()),
             meta,

@@ -109,15 +109,43 @@ impl Store {
         let _blob_guard = TempFile(blob_tmp.clone());
         // The blob is written and hashed on a second core while this one unpacks.
         let mut blob = TeeHasher::with_sink(blob, blob_file);
-        let head = read_head(&mut blob).map_err(io_err("read layer", Path::new("<stream>")))?;
+        let unpacked = self.unpack_layer(&mut blob)?;
+        let (blob_digest, blob_file) = blob.finish_with_sink();
+        let blob_file = blob_file.map_err(io_err("write blob", &blob_tmp))?;
+        self.finish_layer(parent, source, unpacked, &blob_tmp, blob_file, blob_digest)
+    }
+
+    /// [`Store::add_layer`] for a blob that is already being written to the file `spooled`
+    /// under `tmp/` (a download), which `blob` reads as it grows: once every digest checks
+    /// out, that file itself becomes the stored blob, so the bytes are written once and no
+    /// second copy is deleted afterwards. On any error the layer leaves nothing in the store
+    /// (the file stays the caller's).
+    pub fn add_spooled_layer(
+        &self,
+        parent: Option<&ChainId>,
+        blob: impl Read,
+        spooled: &Path,
+        source: &LayerSource,
+    ) -> Result<LayerInfo> {
+        let mut blob = TeeHasher::new(blob);
+        let unpacked = self.unpack_layer(&mut blob)?;
+        let blob_digest = blob.finish();
+        let blob_file = fs::File::open(spooled).map_err(io_err("open", spooled))?;
+        self.finish_layer(parent, source, unpacked, spooled, blob_file, blob_digest)
+    }
+
+    /// Unpacks a layer blob (compressed or not) into a new directory under `tmp/` and reads the
+    /// blob to its end.
+    fn unpack_layer(&self, blob: &mut impl Read) -> Result<Unpacked> {
+        let head = read_head(blob).map_err(io_err("read layer", Path::new("<stream>")))?;
         let compression = Compression::detect(&head);
 
         let tmp = self.temp_path("layer");
         fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
-        let guard = TempDir(tmp.clone());
+        let dir = TempDir(tmp.clone());
 
         let options = UnpackOptions::default();
-        let mut whole = io::Cursor::new(head).chain(&mut blob);
+        let mut whole = io::Cursor::new(head).chain(blob);
         let (stats, tar_digest) = if compression == Compression::None {
             // An uncompressed blob is its own tar: one hash serves as both digests.
             (layer::unpack(&mut whole, &tmp, &options)?, None)
@@ -129,19 +157,36 @@ impl Store {
         };
         // Whatever follows the tar or the compressed stream is still part of the blob.
         io::copy(&mut whole, &mut io::sink()).map_err(io_err("read layer", &tmp))?;
-        let (blob_digest, blob_file) = blob.finish_with_sink();
-        let blob_file = blob_file.map_err(io_err("write blob", &blob_tmp))?;
+        Ok(Unpacked {
+            dir,
+            bytes: stats.bytes,
+            tar_digest,
+            compression,
+        })
+    }
+
+    /// Verifies the digests of an unpacked layer, moves its blob (`blob_tmp`, open as
+    /// `blob_file`) into place and records the layer.
+    fn finish_layer(
+        &self,
+        parent: Option<&ChainId>,
+        source: &LayerSource,
+        unpacked: Unpacked,
+        blob_tmp: &Path,
+        blob_file: fs::File,
+        blob_digest: Digest,
+    ) -> Result<LayerInfo> {
         let blob_size = blob_file
             .metadata()
-            .map_err(io_err("stat", &blob_tmp))?
+            .map_err(io_err("stat", blob_tmp))?
             .len();
         self.adopt_blob(
-            &blob_tmp,
+            blob_tmp,
             blob_file,
             &blob_digest,
             source.blob_digest.as_ref(),
         )?;
-        let diff_id = DiffId(tar_digest.unwrap_or_else(|| blob_digest.clone()));
+        let diff_id = DiffId(unpacked.tar_digest.unwrap_or_else(|| blob_digest.clone()));
         if let Some(expected) = &source.diff_id {
             if *expected != diff_id {
                 return Err(StoreError::DigestMismatch {
@@ -154,21 +199,21 @@ impl Store {
         let media_type = source
             .media_type
             .clone()
-            .unwrap_or_else(|| media_type_of(compression).to_string());
+            .unwrap_or_else(|| media_type_of(unpacked.compression).to_string());
         let chain_id = self.record_layer(&RecordedLayer {
-            dir: &tmp,
+            dir: &unpacked.dir.0,
             parent,
             diff_id: &diff_id,
-            size: stats.bytes,
+            size: unpacked.bytes,
             blob_digest: &blob_digest,
             blob_size,
             media_type: &media_type,
         })?;
-        drop(guard);
+        drop(unpacked.dir);
         Ok(LayerInfo {
             chain_id,
             diff_id,
-            size: stats.bytes,
+            size: unpacked.bytes,
             blob_digest,
             blob_size,
             media_type,
@@ -389,6 +434,16 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
     }
+}
+
+/// A layer unpacked under `tmp/`, not yet verified or recorded.
+struct Unpacked {
+    dir: TempDir,
+    /// Bytes of regular-file content.
+    bytes: u64,
+    /// Digest of the tar when the blob was compressed (else the blob's own digest is the diff ID).
+    tar_digest: Option<Digest>,
+    compression: Compression,
 }
 
 /// Removes an unfinished layer directory unless it was renamed into place.

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use blobs::BlobWriter;
-pub use db::Db;
+pub use db::{open_connection, Db};
 pub use images::{ImageRecord, ImageUser, NewImage, RemovedImage};
 pub use layers::{LayerInfo, LayerSource};
 
@@ -92,6 +92,7 @@ impl Store {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("create directory", &path))?;
         }
+        spread_subdirectories(&root.join("tmp"));
         let db = Db::open(&root.join("berth.db"))?;
         Ok(Store {
             root: root.to_path_buf(),
@@ -111,13 +112,18 @@ impl Store {
     /// A fresh path under `tmp/` owned by this process, on the same filesystem as the store so
     /// that finished work can be renamed into place atomically.
     pub fn temp_path(&self, hint: &str) -> PathBuf {
+        Store::temp_path_under(&self.root, hint)
+    }
+
+    /// [`Store::temp_path`] for processes that do not open the store (the container monitor):
+    /// what they leave there is swept like any other temporary file once they are gone.
+    pub fn temp_path_under(root: &Path, hint: &str) -> PathBuf {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        self.root
-            .join("tmp")
+        root.join("tmp")
             .join(format!("{}.{n}.{nanos}.{hint}", std::process::id()))
     }
 
@@ -137,6 +143,27 @@ impl Store {
             if !alive {
                 remove_any(&entry.path());
             }
+        }
+    }
+}
+
+/// Marks `dir` as the top of directory hierarchies (`chattr +T`), where ext4 places each new
+/// subdirectory (a layer being unpacked) in a block group of its own choosing instead of
+/// beside its parent.
+///
+/// Why: on ext4 without a journal, allocating an inode skips, one by one, every inode of the
+/// group deleted in the last minute or more (`recently_deleted`); unpacking a layer right after
+/// `rmi` deleted one (as the pull benchmark does) then rescans thousands of them per file.
+/// Measured here: the third pull after `rmi` took 7.4 s (3.8 s of it in the kernel) without
+/// the flag, 1.7–2.6 s with it. Filesystems without the flag ignore it.
+fn spread_subdirectories(dir: &Path) {
+    use rustix::fs::{ioctl_getflags, ioctl_setflags, IFlags};
+    let Ok(file) = fs::File::open(dir) else {
+        return;
+    };
+    if let Ok(flags) = ioctl_getflags(&file) {
+        if !flags.contains(IFlags::TOPDIR) {
+            let _ = ioctl_setflags(&file, flags | IFlags::TOPDIR);
         }
     }
 }

@@ -29,13 +29,29 @@ pub(crate) fn mount_root(entry: &MountPlan, root: &Path) -> io::Result<()> {
             data = shortened;
         }
     }
-    mount(
-        Some(entry.source.as_deref().unwrap_or(Path::new("overlay"))),
-        root,
-        Some("overlay"),
-        entry.flags & !MsFlags::MS_RDONLY,
-        Some(&data),
-    )
+    let source = entry.source.as_deref().unwrap_or(Path::new("overlay"));
+    let flags = entry.flags & !MsFlags::MS_RDONLY;
+    match mount(Some(source), root, Some("overlay"), flags, Some(&data)) {
+        // `volatile` (Linux 5.10) only spares the sync at unmount: a kernel that does not know
+        // it gets the same overlay without it.
+        Err(err) if err.raw_os_error() == Some(nix::errno::Errno::EINVAL as i32) => {
+            match without_option(&data, "volatile") {
+                Some(plain) => mount(Some(source), root, Some("overlay"), flags, Some(&plain)),
+                None => Err(err),
+            }
+        }
+        other => other,
+    }
+}
+
+/// The mount options without `name`, or `None` when they do not have it.
+fn without_option(data: &str, name: &str) -> Option<String> {
+    let options: Vec<&str> = data.split(',').collect();
+    if !options.contains(&name) {
+        return None;
+    }
+    let kept: Vec<&str> = options.into_iter().filter(|o| *o != name).collect();
+    Some(kept.join(","))
 }
 
 /// Rewrites the `lowerdir`, `upperdir` and `workdir` paths of overlay options relative to their
@@ -100,5 +116,14 @@ mod tests {
     fn nothing_to_strip() {
         assert_eq!(shorten("lowerdir=/a:/b,upperdir=/c,workdir=/d"), None);
         assert_eq!(shorten("index=off"), None);
+    }
+
+    #[test]
+    fn volatile_can_be_dropped_from_the_options() {
+        assert_eq!(
+            without_option("lowerdir=/l,upperdir=/u,volatile", "volatile").as_deref(),
+            Some("lowerdir=/l,upperdir=/u")
+        );
+        assert_eq!(without_option("lowerdir=/volatile", "volatile"), None);
     }
 }

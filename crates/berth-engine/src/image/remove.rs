@@ -38,9 +38,14 @@ fn container_using(conn: &Connection, image: &Digest) -> rusqlite::Result<Option
 impl Engine {
     /// `rmi NAME|ID`.
     pub fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<RemovedImage>> {
-        Ok(self
+        let id = self.store().resolve(name_or_id).ok();
+        let removed = self
             .store()
-            .remove_image(name_or_id, force, &container_using)?)
+            .remove_image(name_or_id, force, &container_using)?;
+        if let Some(id) = id {
+            self.image_removed(&id, &removed);
+        }
+        Ok(removed)
     }
 
     /// `image prune`: dangling images (or every image no container uses, with `all`).
@@ -78,6 +83,7 @@ impl Engine {
                 .remove_image(&image.id.to_string(), true, &container_using)
             {
                 Ok(removed) => {
+                    self.image_removed(&image.id, &removed);
                     report.reclaimed += image.size;
                     report.removed.extend(removed);
                 }

@@ -253,8 +253,14 @@ impl Monitor {
                         oom_killed: oom,
                         finished_at: ctr::now_nanos(),
                     };
+                    crate::events::container(
+                        &tx,
+                        &self.id,
+                        "die",
+                        &[("exitCode", &code.to_string())],
+                    );
                     if !restart && self.host.auto_remove {
-                        drop(tx);
+                        tx.commit().map_err(|e| io_err("record the exit", e))?;
                         self.release_network();
                         self.remove(&conn);
                     } else {
@@ -376,6 +382,7 @@ impl Monitor {
                 params![self.id, pid, std::process::id() as i32, ctr::now_nanos()],
             )
             .map_err(|e| io_err("record the start", e))?;
+            crate::events::container(&conn, &self.id, "start", &[]);
         }
         self.stop_requested = false;
         self.killed = false;
@@ -657,6 +664,7 @@ impl Monitor {
 
     /// `--rm`: the row and every file of the container.
     fn remove(&self, conn: &Connection) {
+        crate::events::container(conn, &self.id, "destroy", &[]);
         if let Err(err) = conn.execute("DELETE FROM containers WHERE id = ?1", [&self.id]) {
             tracing::warn!(%err, "failed to delete the container row");
         }

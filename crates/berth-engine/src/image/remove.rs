@@ -48,11 +48,13 @@ impl Engine {
         Ok(removed)
     }
 
-    /// `image prune`: dangling images (or every image no container uses, with `all`).
+    /// `image prune`: dangling images (or every image no container uses, with `all`), created
+    /// before `until` (seconds since the epoch) when given.
     pub fn prune_images(
         &self,
         all: bool,
         labels: &[(String, Option<String>)],
+        until: Option<i64>,
     ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
         let images = self.store().list_images()?;
@@ -60,7 +62,10 @@ impl Engine {
             images.iter().filter_map(|i| i.parent.clone()).collect();
         for image in images {
             let dangling = image.tags.is_empty() && image.repo_digests.is_empty();
-            if (!all && !dangling) || parents.contains(&image.id) {
+            if (!all && !dangling)
+                || parents.contains(&image.id)
+                || until.is_some_and(|t| image.created >= t)
+            {
                 continue;
             }
             if container_using(self.store().db().conn(), &image.id)?.is_some() {

@@ -174,6 +174,11 @@ pub fn container(conn: &Connection, id: &str, action: &str, extra: &[(&str, &str
     report(result, "container", action);
 }
 
+/// A container's `die`, with its exit code.
+pub fn died(conn: &Connection, id: &str, exit_code: i32) {
+    container(conn, id, "die", &[("exitCode", &exit_code.to_string())]);
+}
+
 /// A volume event (`create`, `destroy`), inside the transaction that makes the change.
 pub fn volume(conn: &Connection, action: &str, name: &str, driver: &str) {
     let mut attributes = Map::new();

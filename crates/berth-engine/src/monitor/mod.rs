@@ -253,12 +253,7 @@ impl Monitor {
                         oom_killed: oom,
                         finished_at: ctr::now_nanos(),
                     };
-                    crate::events::container(
-                        &tx,
-                        &self.id,
-                        "die",
-                        &[("exitCode", &code.to_string())],
-                    );
+                    crate::events::died(&tx, &self.id, code);
                     if !restart && self.host.auto_remove {
                         tx.commit().map_err(|e| io_err("record the exit", e))?;
                         self.release_network();

@@ -55,16 +55,6 @@ fn short_and_management_forms_are_the_same_command() {
 }
 
 #[test]
-fn commands_of_later_work_refuse_to_pretend() {
-    let b = Berth::new();
-    for cmd in [["events", "--since=1m"], ["system", "prune"]] {
-        let run = b.fails(cmd);
-        assert_eq!(run.code, 125);
-        assert!(run.stderr.contains("not implemented yet"), "{}", run.stderr);
-    }
-}
-
-#[test]
 fn info_reports_store_and_platforms() {
     let b = Berth::new();
     b.import_busybox("busybox");

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod container;
 pub mod error;
+pub mod events;
 pub mod image;
 pub mod monitor;
 pub mod network;
@@ -32,6 +33,7 @@ impl Engine {
         container::state::ensure_schema(store.db().conn())?;
         volume::ensure_schema(store.db().conn())?;
         network::ensure_schema(store.db().conn(), root)?;
+        events::ensure_schema(store.db().conn())?;
         Ok(Engine {
             store,
             runroot: runroot.to_path_buf(),

@@ -1,8 +1,12 @@
-//! `info` and `system df`: what the store holds and what this machine can run.
+//! `info`, `system df` and `system prune`: what the store holds, what this machine can run,
+//! and clearing out what nothing uses.
 
+use berth_image::store::RemovedImage;
 use serde_json::{json, Value};
 
-use crate::{Engine, Result};
+use crate::build::BuildError;
+use crate::volume::list::labels_match;
+use crate::{Engine, EngineError, Result};
 
 /// One row of `system df`.
 #[derive(Debug, Clone)]
@@ -73,5 +77,88 @@ impl Engine {
             |r| r.get(0),
         )?;
         Ok(total as u64)
+    }
+}
+
+/// What `system prune` removes besides stopped containers, unused networks and dangling images.
+#[derive(Debug, Clone, Default)]
+pub struct SystemPrune {
+    /// `-a`: every image no container uses, and the build cache's mounts too.
+    pub all: bool,
+    /// `--volumes`: unused anonymous volumes.
+    pub volumes: bool,
+    /// `--filter label=K[=V]`: only objects with these labels.
+    pub labels: Vec<(String, Option<String>)>,
+    /// `--filter until=…`: only objects created before this (nanoseconds since the epoch).
+    pub until: Option<i64>,
+}
+
+/// What `system prune` removed, per kind, in the order Docker prints them.
+#[derive(Debug, Default)]
+pub struct SystemPruneReport {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+    pub images: Vec<RemovedImage>,
+    pub build_cache: Vec<String>,
+    pub reclaimed: u64,
+}
+
+impl Engine {
+    /// `system prune`: each kind's own prune, in Docker's order (containers first, since they
+    /// hold networks, volumes and images), with the same filters.
+    pub fn prune_system(&self, opts: &SystemPrune) -> Result<SystemPruneReport> {
+        let mut report = SystemPruneReport::default();
+        let mut container_filters: Vec<(String, String)> = opts
+            .labels
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => ("label".to_string(), format!("{k}={v}")),
+                None => ("label".to_string(), k.clone()),
+            })
+            .collect();
+        if let Some(until) = opts.until {
+            container_filters.push(("until".into(), until.to_string()));
+        }
+        let containers = self.prune_containers(&container_filters)?;
+        report.containers = containers.removed;
+        report.reclaimed += containers.reclaimed;
+
+        report.networks = self.prune_networks(&|net| {
+            labels_match(&net.labels, &opts.labels) && opts.until.is_none_or(|t| net.created < t)
+        })?;
+
+        if opts.volumes {
+            let volumes = self.prune_volumes(false, &opts.labels)?;
+            report.volumes = volumes.removed;
+            report.reclaimed += volumes.reclaimed;
+        }
+
+        let until_secs = opts.until.map(|t| t.div_euclid(1_000_000_000));
+        let images = self.prune_images(opts.all, &opts.labels, until_secs)?;
+        report.images = images.removed;
+        report.reclaimed += images.reclaimed;
+
+        // Cache records carry no labels: a label filter matches none of them.
+        if opts.labels.is_empty() {
+            let (keys, freed) =
+                crate::build::prune_used_before(self, opts.all, until_secs.unwrap_or(i64::MAX))
+                    .map_err(|err| match err {
+                        BuildError::Engine(err) => err,
+                        BuildError::Io {
+                            action,
+                            path,
+                            source,
+                        } => EngineError::Io {
+                            action,
+                            path: path.display().to_string(),
+                            source,
+                        },
+                        other => EngineError::Conflict(other.to_string()),
+                    })?;
+            report.build_cache = keys;
+            report.reclaimed += freed;
+        }
+        Ok(report)
     }
 }

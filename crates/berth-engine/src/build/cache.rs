@@ -84,16 +84,27 @@ impl<'s> Cache<'s> {
 
     /// Removes every entry; returns the bytes of layers that were only referenced here.
     pub fn clear(&self) -> Result<u64> {
+        Ok(self.clear_used_before(i64::MAX)?.1)
+    }
+
+    /// Removes the entries last used before `until` (unix seconds); returns their keys and
+    /// the bytes of layers that were only referenced by them.
+    pub fn clear_used_before(&self, until: i64) -> Result<(Vec<String>, u64)> {
         let tx = self.store.db().write()?;
         let size: i64 = tx.query_row(
-            "SELECT COALESCE(SUM(size), 0) FROM layers WHERE chain_id IN (SELECT chain_id FROM build_cache)
+            "SELECT COALESCE(SUM(size), 0) FROM layers
+             WHERE chain_id IN (SELECT chain_id FROM build_cache WHERE used < ?1)
                AND chain_id NOT IN (SELECT top_layer FROM images WHERE top_layer IS NOT NULL)",
-            [],
+            [until],
             |r| r.get(0),
         )?;
-        tx.execute("DELETE FROM build_cache", [])?;
+        let keys: Vec<String> = {
+            let mut stmt = tx.prepare("DELETE FROM build_cache WHERE used < ?1 RETURNING key")?;
+            let rows = stmt.query_map([until], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
         tx.commit()?;
-        Ok(size as u64)
+        Ok((keys, size as u64))
     }
 
     /// The number of entries.

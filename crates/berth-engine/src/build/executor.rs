@@ -608,6 +608,8 @@ impl Builder<'_> {
         self.progress.note(&format!("writing image {id} done"));
         for t in &tags {
             self.progress.note(&format!("naming to {t} done"));
+            self.engine
+                .image_event("tag", &id.to_string(), &t.familiar_string());
         }
         self.progress.done();
         Ok(BuildOutput {

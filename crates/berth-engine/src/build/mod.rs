@@ -151,7 +151,13 @@ pub fn build(
 /// `builder prune`: empties the build cache (with `all`, also the cache mounts and the stat
 /// cache) and lets the layers only the cache kept alive be collected. Returns the bytes freed.
 pub fn prune(engine: &Engine, all: bool) -> Result<u64> {
-    let freed = cache::Cache::open(engine.store())?.clear()?;
+    Ok(prune_used_before(engine, all, i64::MAX)?.1)
+}
+
+/// `builder prune --filter until=…` (unix seconds; `i64::MAX` for everything): the removed
+/// cache keys and the bytes freed. `all` also empties the cache mounts.
+pub fn prune_used_before(engine: &Engine, all: bool, until: i64) -> Result<(Vec<String>, u64)> {
+    let (keys, freed) = cache::Cache::open(engine.store())?.clear_used_before(until)?;
     if all {
         for dir in ["build-cache-mounts", "build-cache"] {
             let path = engine.root().join(dir);
@@ -161,7 +167,7 @@ pub fn prune(engine: &Engine, all: bool) -> Result<u64> {
         }
     }
     let layers = engine.store().collect_garbage_layers()?;
-    Ok(freed + layers)
+    Ok((keys, freed + layers))
 }
 
 pub use berth_build::lint::{Problem, Severity};

@@ -84,6 +84,7 @@ impl Engine {
             }
         }
         let stream = self.connect_monitor(&container)?;
+        self.container_event(&container.id, "attach", &[]);
         Ok((container, stream))
     }
 }

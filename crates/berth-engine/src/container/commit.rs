@@ -121,6 +121,7 @@ impl Engine {
             tags: &tags,
             repo_digests: &[],
         })?;
+        self.committed(&c.id, &id, opts.message.as_deref(), &tags);
         Ok(id)
     }
 }

@@ -134,6 +134,7 @@ impl Engine {
             }
             crate::volume::mounts::record(&tx, self.root(), &id, &mounts)?;
             crate::network::endpoint::on_create(&tx, &container, &opts.endpoint)?;
+            crate::events::container(&tx, &id, "create", &[]);
             tx.commit()?;
             Ok(())
         })();

@@ -140,6 +140,7 @@ impl Engine {
                 message: err.to_string(),
             });
         }
+        let exec_id = self.exec_started(&c.id, &opts.cmd);
         if opts.detach {
             return Ok(ExecOutcome::Detached);
         }
@@ -151,6 +152,7 @@ impl Engine {
                 source,
             }
         })?;
+        self.exec_died(&c.id, &exec_id, code);
         Ok(ExecOutcome::Exited(code))
     }
 }

@@ -71,6 +71,7 @@ impl Engine {
             path: c.id.clone(),
             source,
         })?;
+        self.container_event(&c.id, "kill", &[("signal", &signo.to_string())]);
         if c.state == ContainerState::Paused && signo == libc::SIGKILL {
             self.thaw_for_stop(&c);
         }

@@ -130,6 +130,8 @@ impl Engine {
                     "since" => by_ref(v).is_some_and(|t| c.created > t),
                     "network" => network_name(c) == v,
                     "is-task" => v == "false",
+                    // Only prune passes it (nanoseconds); `ps` refuses the key.
+                    "until" => v.parse().is_ok_and(|t: i64| c.created < t),
                     _ => false,
                 };
                 any |= hit;

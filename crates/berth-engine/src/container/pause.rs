@@ -26,6 +26,7 @@ impl Engine {
             .pause(&c.id)
             .map_err(|e| EngineError::Conflict(format!("Cannot pause container {}: {e}", c.id)))?;
         state::set_state(self.store().db().conn(), &c.id, ContainerState::Paused)?;
+        self.container_event(&c.id, "pause", &[]);
         Ok(c)
     }
 
@@ -42,6 +43,7 @@ impl Engine {
             EngineError::Conflict(format!("Cannot unpause container {}: {e}", c.id))
         })?;
         state::set_state(self.store().db().conn(), &c.id, ContainerState::Running)?;
+        self.container_event(&c.id, "unpause", &[]);
         Ok(c)
     }
 

@@ -87,6 +87,7 @@ impl Engine {
                 });
             }
         }
+        self.container_event(&c.id, "destroy", &[]);
         self.store()
             .db()
             .conn()

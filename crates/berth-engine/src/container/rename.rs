@@ -27,6 +27,12 @@ impl Engine {
             "UPDATE containers SET name = ?2 WHERE id = ?1",
             [&c.id, new_name],
         )?;
+        crate::events::container(
+            &tx,
+            &c.id,
+            "rename",
+            &[("oldName", &format!("/{}", c.name))],
+        );
         tx.commit()?;
         Ok(())
     }

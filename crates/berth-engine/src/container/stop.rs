@@ -25,6 +25,9 @@ impl Engine {
     ) -> Result<Container> {
         let c = self.container(name_or_id)?;
         self.stop_loaded(&c, timeout, signal)?;
+        if c.state.is_active() {
+            self.container_event(&c.id, "stop", &[]);
+        }
         Ok(c)
     }
 
@@ -56,12 +59,14 @@ impl Engine {
         };
         Frame::Hello(0).send(&mut stream).map_err(io)?;
         Frame::Stop(signo).send(&mut stream).map_err(io)?;
+        self.container_event(&c.id, "kill", &[("signal", &signo.to_string())]);
         if c.state == ContainerState::Paused {
             self.thaw_for_stop(c);
         }
         let limit = (timeout >= 0).then(|| Duration::from_secs(timeout as u64));
         if let Waited::TimedOut = wait_frame(&mut stream, limit) {
             tracing::info!(id = %c.id, timeout, "container did not stop in time; killing it");
+            self.container_event(&c.id, "kill", &[("signal", &libc::SIGKILL.to_string())]);
             Frame::Signal {
                 signal: libc::SIGKILL,
                 manual: false,
@@ -91,10 +96,14 @@ impl Engine {
         let was_active = c.state.is_active();
         self.stop_loaded(&c, timeout, signal)?;
         if was_active {
+            self.container_event(&c.id, "stop", &[]);
             self.wait_for_monitor_exit(&c.id);
         }
         let c = self.container(&c.id)?;
-        self.start_loaded(c)
+        let id = c.id.clone();
+        let started = self.start_loaded(c)?;
+        self.container_event(&id, "restart", &[]);
+        Ok(started)
     }
 
     /// The old monitor reports the exit a moment before it lets go of the container's lock;

@@ -198,6 +198,7 @@ impl Engine {
         }
         tar.into_inner()
             .map_err(io_error("finish", Path::new("the archive")))?;
+        ids.iter().for_each(|id| self.image_id_event("save", id));
         Ok(())
     }
 
@@ -372,6 +373,7 @@ impl Engine {
             tags,
             repo_digests: &[],
         })?;
+        self.image_id_event("load", &id);
         Ok(if tags.is_empty() {
             vec![LoadedImage::Untagged(id)]
         } else {

@@ -120,6 +120,7 @@ impl Engine {
             tags: &tags,
             repo_digests: &[],
         })?;
+        self.image_id_event("import", &id);
         Ok(id)
     }
 }

@@ -36,7 +36,9 @@ impl Engine {
                 "refusing to create a tag with a digest reference".into(),
             ));
         }
-        self.store().tag(&id, &reference.with_default_tag())?;
+        let reference = reference.with_default_tag();
+        self.store().tag(&id, &reference)?;
+        self.image_event("tag", &id.to_string(), &reference.familiar_string());
         Ok(())
     }
 }

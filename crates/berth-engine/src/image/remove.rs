@@ -38,16 +38,23 @@ fn container_using(conn: &Connection, image: &Digest) -> rusqlite::Result<Option
 impl Engine {
     /// `rmi NAME|ID`.
     pub fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<RemovedImage>> {
-        Ok(self
+        let id = self.store().resolve(name_or_id).ok();
+        let removed = self
             .store()
-            .remove_image(name_or_id, force, &container_using)?)
+            .remove_image(name_or_id, force, &container_using)?;
+        if let Some(id) = id {
+            self.image_removed(&id, &removed);
+        }
+        Ok(removed)
     }
 
-    /// `image prune`: dangling images (or every image no container uses, with `all`).
+    /// `image prune`: dangling images (or every image no container uses, with `all`), created
+    /// before `until` (seconds since the epoch) when given.
     pub fn prune_images(
         &self,
         all: bool,
         labels: &[(String, Option<String>)],
+        until: Option<i64>,
     ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
         let images = self.store().list_images()?;
@@ -55,7 +62,10 @@ impl Engine {
             images.iter().filter_map(|i| i.parent.clone()).collect();
         for image in images {
             let dangling = image.tags.is_empty() && image.repo_digests.is_empty();
-            if (!all && !dangling) || parents.contains(&image.id) {
+            if (!all && !dangling)
+                || parents.contains(&image.id)
+                || until.is_some_and(|t| image.created >= t)
+            {
                 continue;
             }
             if container_using(self.store().db().conn(), &image.id)?.is_some() {
@@ -78,6 +88,7 @@ impl Engine {
                 .remove_image(&image.id.to_string(), true, &container_using)
             {
                 Ok(removed) => {
+                    self.image_removed(&image.id, &removed);
                     report.reclaimed += image.size;
                     report.removed.extend(removed);
                 }

@@ -312,8 +312,9 @@ impl Monitor {
                         oom_killed: oom,
                         finished_at: ctr::now_nanos(),
                     };
+                    crate::events::died(&tx, &self.id, code);
                     if !restart && self.host.auto_remove {
-                        drop(tx);
+                        tx.commit().map_err(|e| io_err("record the exit", e))?;
                         self.release_network(&conn);
                         let leftovers = self.remove(&conn);
                         drop(conn);
@@ -443,6 +444,7 @@ impl Monitor {
                 params![self.id, pid, std::process::id() as i32, ctr::now_nanos()],
             )
             .map_err(|e| io_err("record the start", e))?;
+            crate::events::container(&conn, &self.id, "start", &[]);
             // Kept to record the exit of a container that ends before it settles.
             self.startup_db = Some(conn);
         }
@@ -751,6 +753,7 @@ impl Monitor {
     /// to delete. Should the monitor die before deleting it, the store sweeps `tmp/` entries of
     /// dead processes.
     fn remove(&self, conn: &Connection) -> Vec<PathBuf> {
+        crate::events::container(conn, &self.id, "destroy", &[]);
         if let Err(err) = conn.execute("DELETE FROM containers WHERE id = ?1", [&self.id]) {
             tracing::warn!(%err, "failed to delete the container row");
         }

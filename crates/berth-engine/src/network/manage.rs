@@ -127,6 +127,7 @@ impl Engine {
                 .execute("DELETE FROM networks WHERE id = ?1", [&net.id]);
             return Err(err);
         }
+        self.network_event("create", &net, None);
         Ok(net)
     }
 
@@ -282,14 +283,16 @@ impl Engine {
         super::dns::stop(self.runroot(), &net.id);
         let _lock = HostLock::take()?;
         bridge::remove_link(&net.bridge)?;
+        self.network_event("destroy", &net, None);
         Ok(net)
     }
 
-    /// Removes every user network no container uses; returns their names.
-    pub fn prune_networks(&self) -> Result<Vec<String>> {
+    /// Removes every user network no container uses (and `matching` accepts); returns their
+    /// names.
+    pub fn prune_networks(&self, matching: &dyn Fn(&Network) -> bool) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for net in load_all(self.db())? {
-            if net.is_predefined() || !self.network_users(&net).is_empty() {
+            if net.is_predefined() || !matching(&net) || !self.network_users(&net).is_empty() {
                 continue;
             }
             self.remove_network(&net.id)?;
@@ -323,6 +326,7 @@ impl Engine {
                 return Err(err);
             }
         }
+        self.network_event("connect", &net, Some(&c.id));
         Ok(())
     }
 
@@ -390,6 +394,7 @@ impl Engine {
             "DELETE FROM endpoints WHERE container_id = ?1 AND network_id = ?2",
             params![c.id, net.id],
         )?;
+        self.network_event("disconnect", &net, Some(&c.id));
         Ok(())
     }
 

@@ -247,6 +247,11 @@ impl Engine {
             tags: &tags,
             repo_digests: &repo_digests,
         })?;
+        self.image_event(
+            "pull",
+            &reference.familiar_string(),
+            &reference.familiar_string(),
+        );
         Ok(PullReport {
             reference: reference.clone(),
             updated: !missing.is_empty() || previous.as_ref() != Some(&image_id),

@@ -237,6 +237,7 @@ impl Engine {
             tags: &[],
             repo_digests: &repo_digests,
         })?;
+        self.image_event("push", &tag.familiar_string(), &tag.familiar_string());
         Ok(PushReport {
             reference: tag.clone(),
             digest,

@@ -298,6 +298,7 @@ pub(crate) fn create_in(tx: &Connection, root: &Path, request: &VolumeRequest) -
         let _ = fs::remove_dir_all(&dir);
         return Err(err.into());
     }
+    crate::events::volume(tx, "create", &volume.name, &volume.driver);
     Ok(volume)
 }
 
@@ -315,6 +316,7 @@ fn delete_in(tx: &Connection, name: &str) -> Result<Option<Volume>> {
         )));
     }
     tx.execute("DELETE FROM volumes WHERE name = ?1", [name])?;
+    crate::events::volume(tx, "destroy", &volume.name, &volume.driver);
     Ok(Some(volume))
 }
 

@@ -5,7 +5,6 @@ pub mod build;
 pub mod container;
 pub mod image;
 pub mod network;
-pub mod pending;
 pub mod registry;
 pub mod system;
 pub mod update;
@@ -19,7 +18,6 @@ pub use build::*;
 pub use container::*;
 pub use image::*;
 pub use network::*;
-pub use pending::Pending;
 pub use system::*;
 pub use update::UpdateArgs;
 pub use volume::*;
@@ -168,7 +166,7 @@ pub enum Command {
 
     // Everything else.
     /// Get real time events from the server
-    Events(Pending),
+    Events(EventsArgs),
     /// Display system-wide information
     Info(InfoArgs),
     /// Return low-level information on berth objects
@@ -320,11 +318,11 @@ pub enum SystemCommand {
     /// Show berth disk usage
     Df(DfArgs),
     /// Get real time events from the server
-    Events(Pending),
+    Events(EventsArgs),
     /// Display system-wide information
     Info(InfoArgs),
     /// Remove unused data
-    Prune(Pending),
+    Prune(SystemPruneArgs),
     /// Reset berth: remove every container, network, image and volume
     #[command(hide = true)]
     Reset(ResetArgs),

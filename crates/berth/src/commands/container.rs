@@ -577,7 +577,7 @@ pub fn inspect_any(engine: &Engine, args: InspectArgs) -> Result<ExitCode> {
 }
 
 /// `--since`/`--until`: RFC 3339, a unix timestamp, or a duration before now (`10m`, `1h30m`).
-fn parse_time(text: &str) -> Result<i64> {
+pub(crate) fn parse_time(text: &str) -> Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_nanos_opt().unwrap_or(0));
     }

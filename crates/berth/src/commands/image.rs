@@ -258,7 +258,7 @@ pub fn prune(engine: &Engine, args: ImagePruneArgs) -> Result<ExitCode> {
             _ => bail!("invalid filter '{f}'"),
         }
     }
-    let report = engine.prune_images(args.all, &labels)?;
+    let report = engine.prune_images(args.all, &labels, None)?;
     if !report.removed.is_empty() {
         println!("Deleted Images:");
         for record in &report.removed {

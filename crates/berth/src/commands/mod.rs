@@ -39,14 +39,6 @@ fn open(global: &GlobalArgs) -> Result<Engine> {
     Ok(Engine::open(&global.root, &global.runroot)?)
 }
 
-fn not_implemented(name: &str) -> Result<ExitCode> {
-    Err(Failure {
-        code: crate::EXIT_ENGINE_ERROR,
-        message: format!("'{name}' is not implemented yet"),
-    }
-    .into())
-}
-
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
@@ -65,8 +57,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Version(a) => system::version(g, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&open(g)?, a),
         Command::System(SystemCommand::Df(a)) => system::df(&open(g)?, a),
-        Command::System(SystemCommand::Events(_)) | Command::Events(_) => not_implemented("events"),
-        Command::System(SystemCommand::Prune(_)) => not_implemented("system prune"),
+        Command::System(SystemCommand::Events(a)) | Command::Events(a) => {
+            system::events(&open(g)?, a)
+        }
+        Command::System(SystemCommand::Prune(a)) => system::prune(&open(g)?, a),
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&open(g)?, a),
         Command::Builder(BuilderCommand::Build(a)) => build::build(&open(g)?, *a),
         Command::Builder(BuilderCommand::Prune(a)) => build::prune(&open(g)?, a),

@@ -174,7 +174,7 @@ pub fn prune(engine: &Engine, args: NetworkPruneArgs) -> Result<ExitCode> {
     if !args.force && !super::image::confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")? {
         return Ok(ExitCode::SUCCESS);
     }
-    let removed = engine.prune_networks().map_err(engine_error)?;
+    let removed = engine.prune_networks(&|_| true).map_err(engine_error)?;
     if !removed.is_empty() {
         println!("Deleted Networks:");
         for name in removed {

@@ -1,12 +1,22 @@
-//! `version`, `info`, `system df` and the generic `inspect`.
+//! `version`, `info`, `events`, `system df`, `system prune` and the generic `inspect`.
 
+use std::io::{BufRead, Write};
+use std::os::fd::AsFd;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use berth_engine::events::{Event, EventFilter, Follower, Wake};
+use berth_engine::system::SystemPrune;
 use berth_engine::Engine;
+use berth_image::store::RemovedImage;
 use serde_json::{json, Value};
 
-use crate::cli::{DfArgs, GlobalArgs, InfoArgs, InspectArgs, VersionArgs};
+use super::container::parse_time;
+use super::Failure;
+use crate::cli::{
+    DfArgs, EventsArgs, GlobalArgs, InfoArgs, InspectArgs, SystemPruneArgs, VersionArgs,
+};
 use crate::output::units::human_size;
 use crate::output::{Listing, Template};
 
@@ -120,4 +130,221 @@ pub fn inspect(engine: &Engine, args: InspectArgs) -> Result<ExitCode> {
             .inspect_image(name)
             .map_err(|_| anyhow::anyhow!("No such object: {name}"))
     })
+}
+
+/// How `events` prints each event.
+enum EventFormat {
+    /// Docker's line: `TIME TYPE ACTION ACTOR (k=v, …)`.
+    Line,
+    /// `{{json .}}` (and `json`): Docker's message JSON with its field order, which a
+    /// template's `json` function (sorted keys) would not keep.
+    Json,
+    Template(Template),
+}
+
+impl EventFormat {
+    fn parse(format: Option<&str>) -> Result<EventFormat> {
+        let Some(format) = format.filter(|f| !f.is_empty()) else {
+            return Ok(EventFormat::Line);
+        };
+        let compact: String = format.chars().filter(|c| !c.is_whitespace()).collect();
+        if format == "json" || compact == "{{json.}}" {
+            return Ok(EventFormat::Json);
+        }
+        let template = Template::parse(format).map_err(|e| Failure {
+            code: 64,
+            message: format!("Error parsing format: {e}"),
+        })?;
+        Ok(EventFormat::Template(template))
+    }
+
+    fn write(&self, out: &mut impl Write, event: &Event) -> Result<()> {
+        match self {
+            EventFormat::Line => {
+                let time = chrono::DateTime::from_timestamp_nanos(event.time_nano)
+                    .with_timezone(&chrono::Local)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+                write!(
+                    out,
+                    "{time} {} {} {}",
+                    event.kind, event.action, event.actor
+                )?;
+                if !event.attributes.is_empty() {
+                    let attributes: Vec<String> = event
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    write!(out, " ({})", attributes.join(", "))?;
+                }
+                writeln!(out)?;
+            }
+            EventFormat::Json => writeln!(out, "{}", event.to_json())?,
+            // An event without the field a template names (a volume's `.Actor.Attributes.image`)
+            // is reported and skipped; the stream goes on.
+            EventFormat::Template(t) => match t.render(&event.to_template_value()) {
+                Ok(line) => writeln!(out, "{line}")?,
+                Err(err) => eprintln!("Error: {err}"),
+            },
+        }
+        Ok(())
+    }
+}
+
+/// How often a following `events` looks for new rows.
+const EVENTS_POLL: Duration = Duration::from_millis(100);
+
+/// `events`: the backlog since `--since` (default: nothing old), then — unless `--until` has
+/// passed — new events as they are recorded, until `--until`, SIGINT/SIGTERM, or the reader of
+/// stdout going away.
+pub fn events(engine: &Engine, args: EventsArgs) -> Result<ExitCode> {
+    let filter = EventFilter::parse(&args.filter)?;
+    let since = args.since.as_deref().map(parse_time).transpose()?;
+    let until = args.until.as_deref().map(parse_time).transpose()?;
+    let format = EventFormat::parse(args.format.as_deref())?;
+    let now = || chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let follower = match until {
+        Some(u) if u <= now() => None,
+        _ => Some(Follower::new()?),
+    };
+    let mut last = match since {
+        Some(_) => 0,
+        None => engine.last_event_id()?,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut seen_version = None;
+    loop {
+        let finished = until.is_some_and(|u| now() > u);
+        let version = engine.data_version()?;
+        if seen_version != Some(version) || finished {
+            seen_version = Some(version);
+            for event in engine.events_after(last, since, until)? {
+                last = event.id;
+                if filter.matches(&event) {
+                    format.write(&mut out, &event)?;
+                }
+            }
+            out.flush()?;
+        }
+        let Some(follower) = &follower else { break };
+        if finished {
+            break;
+        }
+        match follower.wait(std::io::stdout().as_fd(), EVENTS_POLL) {
+            Wake::Tick => {}
+            Wake::Interrupted | Wake::OutputClosed => break,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Docker's confirmation for `system prune` (on stdout, as its CLI prints it).
+fn prune_warning(args: &SystemPruneArgs) -> String {
+    let mut warnings = vec![
+        "all stopped containers",
+        "all networks not used by at least one container",
+    ];
+    if args.volumes {
+        warnings.push("all anonymous volumes not used by at least one container");
+    }
+    warnings.push(if args.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    });
+    warnings.push(if args.all {
+        "all build cache"
+    } else {
+        "unused build cache"
+    });
+    let mut text = String::from("WARNING! This will remove:");
+    for w in warnings {
+        text.push_str(&format!("\n  - {w}"));
+    }
+    text.push('\n');
+    if !args.filter.is_empty() {
+        let mut filters = args.filter.clone();
+        filters.sort();
+        text.push_str("\n  Items to be pruned will be filtered with:");
+        for f in filters {
+            text.push_str(&format!("\n  - {f}"));
+        }
+        text.push('\n');
+    }
+    text.push_str("\nAre you sure you want to continue? [y/N] ");
+    text
+}
+
+/// `--filter` of `system prune`: `label=K[=V]` and `until=TIME`.
+fn prune_filters(args: &SystemPruneArgs) -> Result<SystemPrune> {
+    let mut opts = SystemPrune {
+        all: args.all,
+        volumes: args.volumes,
+        ..SystemPrune::default()
+    };
+    for f in &args.filter {
+        match f.split_once('=') {
+            Some(("label", value)) => opts.labels.push(match value.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (value.to_string(), None),
+            }),
+            Some(("until", value)) => opts.until = Some(parse_time(value)?),
+            Some((key, _)) => bail!("invalid filter '{key}'"),
+            None => bail!("bad format of filter (expected name=value): {f}"),
+        }
+    }
+    if args.volumes && opts.until.is_some() {
+        bail!("The \"until\" filter is not supported with \"--volumes\"");
+    }
+    Ok(opts)
+}
+
+/// `system prune`: Docker's prompt, then each kind's prune and its section of the report.
+pub fn prune(engine: &Engine, args: SystemPruneArgs) -> Result<ExitCode> {
+    let opts = prune_filters(&args)?;
+    if !args.force {
+        let mut out = std::io::stdout().lock();
+        out.write_all(prune_warning(&args).as_bytes())?;
+        out.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        // Anything but y (including no answer at all) cancels, silently and successfully.
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let report = engine.prune_system(&opts)?;
+    let mut out = std::io::stdout().lock();
+    let mut section = |title: &str, lines: Vec<String>| -> std::io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        writeln!(out, "{title}:")?;
+        for line in lines {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out)
+    };
+    section("Deleted Containers", report.containers)?;
+    section("Deleted Networks", report.networks)?;
+    section("Deleted Volumes", report.volumes)?;
+    section(
+        "Deleted Images",
+        report
+            .images
+            .iter()
+            .map(|r| match r {
+                RemovedImage::Untagged(name) => format!("untagged: {name}"),
+                RemovedImage::Deleted(id) => format!("deleted: {id}"),
+            })
+            .collect(),
+    )?;
+    section("Deleted build cache objects", report.build_cache)?;
+    writeln!(
+        out,
+        "Total reclaimed space: {}",
+        human_size(report.reclaimed)
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -158,17 +158,7 @@ pub fn allow_forwarding(bridge: &str) {
         return;
     }
     for dir in ["-i", "-o"] {
-        let rule = [
-            "FORWARD",
-            dir,
-            bridge,
-            "-m",
-            "comment",
-            "--comment",
-            FORWARD_COMMENT,
-            "-j",
-            "ACCEPT",
-        ];
+        let rule = forward_accept(dir, bridge);
         let mut check = vec!["-C"];
         check.extend(rule);
         if !iptables(&check) {
@@ -184,20 +174,25 @@ pub fn allow_forwarding(bridge: &str) {
     }
 }
 
+/// The FORWARD rule accepting traffic into (`-o`) or out of (`-i`) `bridge`.
+fn forward_accept<'a>(dir: &'a str, bridge: &'a str) -> [&'a str; 9] {
+    [
+        "FORWARD",
+        dir,
+        bridge,
+        "-m",
+        "comment",
+        "--comment",
+        FORWARD_COMMENT,
+        "-j",
+        "ACCEPT",
+    ]
+}
+
 /// Removes what [`allow_forwarding`] added (every copy of it).
 pub fn remove_forwarding(bridge: &str) {
     for dir in ["-i", "-o"] {
-        let rule = [
-            "FORWARD",
-            dir,
-            bridge,
-            "-m",
-            "comment",
-            "--comment",
-            FORWARD_COMMENT,
-            "-j",
-            "ACCEPT",
-        ];
+        let rule = forward_accept(dir, bridge);
         let mut delete = vec!["-D"];
         delete.extend(rule);
         for _ in 0..8 {

@@ -70,15 +70,12 @@ impl FromStr for Subnet {
 
     /// Parses `a.b.c.d/n`; host bits must be zero, as Docker requires of `--subnet`.
     fn from_str(text: &str) -> Result<Subnet, String> {
-        let invalid = || format!("invalid CIDR address: {text}");
-        let (ip, prefix) = text.split_once('/').ok_or_else(invalid)?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| invalid())?;
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(invalid)?;
-        Subnet { base: ip, prefix }.normalized_or(text)
+        let (subnet, ip) = Subnet::parse_with_host(text)?;
+        Subnet {
+            base: ip,
+            prefix: subnet.prefix,
+        }
+        .normalized_or(text)
     }
 }
 

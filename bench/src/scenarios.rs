@@ -35,6 +35,17 @@ pub fn by_name(name: &str) -> Option<Scenario> {
     })
 }
 
+/// `inputs/name`, which `bench-inputs.sh` makes.
+fn input(inputs: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let path = inputs.join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} missing: run ../shared/anchors/bench-inputs.sh",
+        path.display()
+    );
+    Ok(path)
+}
+
 fn time(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     let start = Instant::now();
     f()?;
@@ -70,12 +81,7 @@ pub fn report(name: &str, samples: Samples) {
 
 /// `import` of the debootstrap rootfs tar (≈206 MB), each run into a fresh name.
 fn import(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
-    let tar = inputs.join("debian-rootfs.tar");
-    anyhow::ensure!(
-        tar.exists(),
-        "{} missing: run ../shared/anchors/bench-inputs.sh",
-        tar.display()
-    );
+    let tar = input(inputs, "debian-rootfs.tar")?;
     let tar = tar.display().to_string();
     let mut out = Vec::new();
     for engine in engines {
@@ -100,12 +106,7 @@ fn import(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samp
 
 /// Tags one image 1,000 times (untimed), then times the listing command.
 fn with_thousand_tags(engine: &Engine, inputs: &Path) -> anyhow::Result<()> {
-    let tar = inputs.join("busybox-rootfs.tar");
-    anyhow::ensure!(
-        tar.exists(),
-        "{} missing: run ../shared/anchors/bench-inputs.sh",
-        tar.display()
-    );
+    let tar = input(inputs, "busybox-rootfs.tar")?;
     let have = engine.run(&["images", "-q", "bench-many"])?;
     if have.lines().count() >= 1000 {
         return Ok(());
@@ -198,12 +199,7 @@ fn remove_image(engine: &Engine, name: &str) {
 /// every engine does for an uncompressed layer) to a repository that has none of its blobs.
 fn push(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
     registry_running()?;
-    let tar = inputs.join("debian-rootfs.tar");
-    anyhow::ensure!(
-        tar.exists(),
-        "{} missing: run ../shared/anchors/bench-inputs.sh",
-        tar.display()
-    );
+    let tar = input(inputs, "debian-rootfs.tar")?;
     let tar = tar.display().to_string();
     let mut out = Vec::new();
     for engine in engines {
@@ -227,12 +223,7 @@ fn push(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Sample
 /// that does not have it.
 fn pull(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
     registry_running()?;
-    let tar = inputs.join("debian-rootfs.tar");
-    anyhow::ensure!(
-        tar.exists(),
-        "{} missing: run ../shared/anchors/bench-inputs.sh",
-        tar.display()
-    );
+    let tar = input(inputs, "debian-rootfs.tar")?;
     let name = format!("{REGISTRY}/bench/debian:pull");
     // The image to pull: pushed once by Docker when it runs (the reference figures' image), else
     // by berth.
@@ -260,13 +251,9 @@ fn pull(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Sample
 /// file changed (a line appended to `src/m3/f3.txt`). The first two are reported here; the
 /// returned samples are the third.
 fn build(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<Samples> {
-    let ctx_src = inputs.join("build-ctx");
-    let tar = inputs.join("debian-rootfs.tar");
-    anyhow::ensure!(
-        ctx_src.join("Dockerfile").exists() && tar.exists(),
-        "{} missing: run ../shared/anchors/bench-inputs.sh",
-        ctx_src.display()
-    );
+    let ctx_src = input(inputs, "build-ctx")?;
+    input(&ctx_src, "Dockerfile")?;
+    let tar = input(inputs, "debian-rootfs.tar")?;
     let work = tempfile::tempdir()?;
     let ctx = work.path().join("ctx");
     let copied = std::process::Command::new("cp")
@@ -350,12 +337,7 @@ fn run_bridge(engines: &[Engine], inputs: &Path, runs: usize) -> anyhow::Result<
 
 /// Imports the busybox rootfs as `bench-busybox` unless the engine has it.
 fn ensure_busybox(engine: &Engine, inputs: &Path) -> anyhow::Result<()> {
-    let tar = inputs.join("busybox-rootfs.tar");
-    anyhow::ensure!(
-        tar.exists(),
-        "{} missing: run ../shared/anchors/bench-inputs.sh",
-        tar.display()
-    );
+    let tar = input(inputs, "busybox-rootfs.tar")?;
     if engine
         .run(&["images", "-q", "bench-busybox"])?
         .trim()

@@ -56,20 +56,10 @@ pub(super) fn each(
     names: &[String],
     mut op: impl FnMut(&str) -> Result<(), EngineError>,
 ) -> Result<ExitCode> {
-    let mut failed = false;
-    for name in names {
-        match op(name) {
-            Ok(()) => println!("{name}"),
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    super::each_reported(names, |name| {
+        op(name)?;
+        println!("{name}");
+        Ok::<(), EngineError>(())
     })
 }
 
@@ -388,20 +378,9 @@ pub fn unpause(engine: &Engine, args: ContainersArgs) -> Result<ExitCode> {
 }
 
 pub fn wait(engine: &Engine, args: ContainersArgs) -> Result<ExitCode> {
-    let mut failed = false;
-    for name in &args.containers {
-        match engine.wait_container(name) {
-            Ok(code) => println!("{code}"),
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    super::each_reported(&args.containers, |name| {
+        println!("{}", engine.wait_container(name)?);
+        Ok::<(), EngineError>(())
     })
 }
 

@@ -98,27 +98,14 @@ pub fn tag(engine: &Engine, args: TagArgs) -> Result<ExitCode> {
 }
 
 pub fn rmi(engine: &Engine, args: RmiArgs) -> Result<ExitCode> {
-    let mut failed = false;
-    for name in &args.images {
-        match engine.remove_image(name, args.force) {
-            Ok(records) => {
-                for record in records {
-                    match record {
-                        RemovedImage::Untagged(name) => println!("Untagged: {name}"),
-                        RemovedImage::Deleted(id) => println!("Deleted: {id}"),
-                    }
-                }
-            }
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
+    super::each_reported(&args.images, |name| {
+        for record in engine.remove_image(name, args.force)? {
+            match record {
+                RemovedImage::Untagged(name) => println!("Untagged: {name}"),
+                RemovedImage::Deleted(id) => println!("Deleted: {id}"),
             }
         }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+        Ok::<(), berth_engine::EngineError>(())
     })
 }
 

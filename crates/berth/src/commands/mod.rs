@@ -35,6 +35,26 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// Runs `op` on every name the way the Docker CLI runs its multi-argument commands: a
+/// failure is printed and the rest still run; the exit status is 1 if any failed.
+pub(crate) fn each_reported<E: std::fmt::Display>(
+    names: &[String],
+    mut op: impl FnMut(&str) -> std::result::Result<(), E>,
+) -> Result<ExitCode> {
+    let mut failed = false;
+    for name in names {
+        if let Err(err) = op(name) {
+            eprintln!("Error response from daemon: {err}");
+            failed = true;
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn open(global: &GlobalArgs) -> Result<Engine> {
     Ok(Engine::open(&global.root, &global.runroot)?)
 }

@@ -122,17 +122,10 @@ fn ls(engine: &Engine, args: VolumeLsArgs) -> Result<ExitCode> {
 }
 
 fn rm(engine: &Engine, args: VolumeRmArgs) -> Result<ExitCode> {
-    let mut failed = false;
-    for name in &args.volumes {
-        match engine.remove_volume(name, args.force) {
-            Ok(()) => println!("{name}"),
-            Err(err) => failed = daemon_failure(err) != ExitCode::SUCCESS,
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    super::each_reported(&args.volumes, |name| {
+        engine.remove_volume(name, args.force)?;
+        println!("{name}");
+        Ok::<(), EngineError>(())
     })
 }
 

@@ -4,6 +4,10 @@
 //! A running container's merged root is `/proc/<pid>/root`. A stopped container's overlay is
 //! mounted on demand in a *private mount namespace* of the calling berth process, so it can
 //! never be left mounted on the host: it disappears when the process exits.
+//!
+//! `export` takes the overlay alone (Docker documents that it leaves volumes out); `cp` takes
+//! [`ContainerView`], which for a stopped container adds its volumes, binds and tmpfs mounts in
+//! that namespace, as Docker's `cp` does.
 
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
@@ -13,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use berth_image::ChainId;
 
 use super::state::{Container, ContainerState};
+use crate::volume::activate::{spec_entry, ActiveVolumes};
 use crate::{Engine, EngineError, Result};
 
 /// The image's unpacked layer directories, topmost first (overlay `lowerdir` order).
@@ -46,16 +51,75 @@ pub fn find_file(upper: &Path, lowers: &[PathBuf], rel: &str) -> Option<Vec<u8>>
 
 static UNSHARED: AtomicBool = AtomicBool::new(false);
 
+/// `/proc/<pid>/root` of a running (or paused) container: its own mount namespace's view,
+/// volumes and all.
+fn running_root(container: &Container) -> Option<PathBuf> {
+    let running = matches!(
+        container.state,
+        ContainerState::Running | ContainerState::Paused
+    );
+    (running && container.pid > 0).then(|| PathBuf::from(format!("/proc/{}/root", container.pid)))
+}
+
 /// The merged root of `container`: `/proc/<pid>/root` while it runs, else its overlay mounted
 /// in this process's private mount namespace.
 pub fn merged_root(engine: &Engine, container: &Container) -> Result<PathBuf> {
-    if matches!(
-        container.state,
-        ContainerState::Running | ContainerState::Paused
-    ) && container.pid > 0
-    {
-        return Ok(PathBuf::from(format!("/proc/{}/root", container.pid)));
+    match running_root(container) {
+        Some(root) => Ok(root),
+        None => mount_overlay_root(engine, container, &lower_dirs(engine, &container.image_id)?),
     }
+}
+
+/// The file system `cp` works on: the tree the container's processes see (or would see).
+pub struct ContainerView {
+    pub root: PathBuf,
+    /// A stopped container's volumes, held (driver mounts, locks) while the view is used.
+    _volumes: Option<ActiveVolumes>,
+}
+
+impl ContainerView {
+    /// A running container's own view; for a stopped one, its overlay with its volumes, binds
+    /// (read-only ones read-only) and empty tmpfs mounts at their destinations, all in this
+    /// process's private mount namespace. The volumes are readied as `start` readies them:
+    /// driver mounts, and the image's content copied into a new volume.
+    pub fn open(engine: &Engine, container: &Container) -> Result<ContainerView> {
+        if let Some(root) = running_root(container) {
+            return Ok(ContainerView {
+                root,
+                _volumes: None,
+            });
+        }
+        let lowers = lower_dirs(engine, &container.image_id)?;
+        let root = mount_overlay_root(engine, container, &lowers)?;
+        let (volumes, points) = engine.ready_volumes(container, &lowers)?;
+        let mounts = points
+            .into_iter()
+            .map(|mut point| {
+                // The container's propagation is for its own namespace; ours stays private.
+                point.propagation = "rprivate".into();
+                serde_json::from_value(spec_entry(engine.root(), &point))
+            })
+            .collect::<serde_json::Result<Vec<berth_runtime::oci_spec::runtime::Mount>>>()
+            .map_err(|e| EngineError::InvalidArgument(format!("bad mount point: {e}")))?;
+        berth_runtime::mount_in_root(&root, &mounts).map_err(|e| EngineError::Io {
+            action: "mount the volumes of",
+            path: format!("{}: {e}", container.name.trim_start_matches('/')),
+            source: std::io::Error::other(e),
+        })?;
+        Ok(ContainerView {
+            root,
+            _volumes: Some(volumes),
+        })
+    }
+}
+
+/// Mounts `container`'s overlay (image layers `lowers`, topmost first) on its `rootfs`
+/// directory, in this process's private mount namespace.
+fn mount_overlay_root(
+    engine: &Engine,
+    container: &Container,
+    lowers: &[PathBuf],
+) -> Result<PathBuf> {
     let dir = engine.container_dir(&container.id);
     let target = dir.join("rootfs");
     if !UNSHARED.swap(true, Ordering::SeqCst) {
@@ -65,10 +129,7 @@ pub fn merged_root(engine: &Engine, container: &Container) -> Result<PathBuf> {
             source,
         })?;
     }
-    let mut lowers: Vec<String> = lower_dirs(engine, &container.image_id)?
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let mut lowers: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
     if lowers.is_empty() {
         let empty = dir.join("lower");
         let _ = fs::create_dir_all(&empty);

@@ -1135,6 +1135,53 @@ fn cp_into_a_running_container_goes_through_its_mounts() {
 }
 
 #[test]
+fn cp_into_a_read_only_container_reaches_only_its_volumes() {
+    needs_root!();
+    let b = Berth::with_busybox();
+    b.ok([
+        "create",
+        "--network",
+        "none",
+        "--read-only",
+        "--name",
+        "sealed",
+        "-v",
+        "vol:/data",
+        "busybox",
+        "true",
+    ]);
+    let new = b.dir().join("new");
+    fs::write(&new, "copied in\n").unwrap();
+    let new = new.display().to_string();
+    let r = b.fails(["cp", &new, "sealed:/tmp/"]);
+    assert!(
+        r.stderr.contains("container rootfs is marked read-only"),
+        "{}",
+        r.stderr
+    );
+    b.ok(["cp", &new, "sealed:/data/"]);
+    assert_eq!(
+        fs::read_to_string(mountpoint(&b, "vol").join("new")).unwrap(),
+        "copied in\n"
+    );
+    assert!(mounts_under(&b).is_empty(), "{:?}", mounts_under(&b));
+}
+
+/// The names `export CONTAINER` writes, without a leading `./` or trailing `/`.
+fn exported_names(b: &Berth, container: &str) -> Vec<String> {
+    let out = b.command(["export", container]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    berth_tests::tar_names(&out.stdout)
+        .iter()
+        .map(|n| n.trim_start_matches("./").trim_end_matches('/').to_string())
+        .collect()
+}
+
+#[test]
 fn export_leaves_volumes_and_binds_out() {
     needs_root!();
     let b = Berth::with_busybox();
@@ -1142,6 +1189,7 @@ fn export_leaves_volumes_and_binds_out() {
     let bind = format!("{}:/mnt/host", host.display());
     b.ok([
         "run",
+        "-d",
         "--network",
         "none",
         "--name",
@@ -1151,31 +1199,34 @@ fn export_leaves_volumes_and_binds_out() {
         "-v",
         &bind,
         "busybox",
+        "sleep",
+        "60",
+    ]);
+    b.ok([
+        "exec",
+        "exp",
         "sh",
         "-c",
         "echo in-volume > /data/f; echo in-upper > /upper",
     ]);
-    let out = b.command(["export", "exp"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let names = berth_tests::tar_names(&out.stdout);
-    assert!(
-        names.iter().any(|n| n.trim_start_matches("./") == "upper"),
-        "{names:?}"
-    );
     // Docker: "The command does not export the contents of volumes associated with the
-    // container." The mount points are there, empty.
-    assert!(names
-        .iter()
-        .any(|n| n.trim_start_matches("./").trim_end_matches('/') == "data"));
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.contains("data/f") || n.contains("mnt/host/seen")),
-        "{names:?}"
-    );
+    // container." The mount points are there, empty; nor does a running container's /proc
+    // come along.
+    let running = exported_names(&b, "exp");
+    b.ok(["kill", "exp"]);
+    b.ok(["wait", "exp"]);
+    let stopped = exported_names(&b, "exp");
+    for names in [&running, &stopped] {
+        for present in ["upper", "data", "mnt/host", "proc", "bin/busybox"] {
+            assert!(names.iter().any(|n| n == present), "{present}: {names:?}");
+        }
+        assert!(
+            !names.iter().any(|n| n.starts_with("data/")
+                || n.starts_with("mnt/host/")
+                || n.starts_with("proc/")),
+            "{names:?}"
+        );
+    }
+    assert_eq!(running, stopped);
     assert!(mounts_under(&b).is_empty(), "{:?}", mounts_under(&b));
 }

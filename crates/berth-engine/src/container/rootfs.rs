@@ -1,11 +1,10 @@
 //! A container's file system seen from the host: its image's layer directories, files read
 //! straight from the layers, and the merged view for `cp`, `export` and `commit`.
 //!
-//! A running container's merged root is `/proc/<pid>/root`. A stopped container's overlay is
-//! mounted on demand in a *private mount namespace* of the calling berth process, so it can
-//! never be left mounted on the host: it disappears when the process exits.
-//!
-//! `export` takes the overlay alone (Docker documents that it leaves volumes out); `cp` takes
+//! `cp` of a running container goes through `/proc/<pid>/root`. Otherwise the container's
+//! overlay is mounted on demand in a *private mount namespace* of the calling berth process, so
+//! it can never be left mounted on the host: it disappears when the process exits. `export`
+//! takes the overlay alone (Docker documents that it leaves volumes out); `cp` takes
 //! [`ContainerView`], which for a stopped container adds its volumes, binds and tmpfs mounts in
 //! that namespace, as Docker's `cp` does.
 
@@ -61,13 +60,22 @@ fn running_root(container: &Container) -> Option<PathBuf> {
     (running && container.pid > 0).then(|| PathBuf::from(format!("/proc/{}/root", container.pid)))
 }
 
-/// The merged root of `container`: `/proc/<pid>/root` while it runs, else its overlay mounted
-/// in this process's private mount namespace.
-pub fn merged_root(engine: &Engine, container: &Container) -> Result<PathBuf> {
-    match running_root(container) {
-        Some(root) => Ok(root),
-        None => mount_overlay_root(engine, container, &lower_dirs(engine, &container.image_id)?),
-    }
+/// `export`'s root: the container's own files, its upper dir stacked read-only on the image's
+/// layers in this process's private mount namespace, running or not. Like Docker's, it leaves
+/// out everything mounted in the container: volumes, binds, `/proc`…
+pub fn export_root(engine: &Engine, container: &Container) -> Result<PathBuf> {
+    let lowers = lower_dirs(engine, &container.image_id)?;
+    mount_overlay_root(engine, container, &lowers, Access::ReadOnly)
+}
+
+/// How a container's overlay is mounted outside the container.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// With its upper and work dirs, as the container has it (only while it is stopped).
+    Writable,
+    /// The upper dir as one more lower layer: needs no work dir, so it can be mounted beside
+    /// the running container's own overlay.
+    ReadOnly,
 }
 
 /// The file system `cp` works on: the tree the container's processes see (or would see).
@@ -90,7 +98,7 @@ impl ContainerView {
             });
         }
         let lowers = lower_dirs(engine, &container.image_id)?;
-        let root = mount_overlay_root(engine, container, &lowers)?;
+        let root = mount_overlay_root(engine, container, &lowers, Access::Writable)?;
         let (volumes, points) = engine.ready_volumes(container, &lowers)?;
         let mounts = points
             .into_iter()
@@ -119,6 +127,7 @@ fn mount_overlay_root(
     engine: &Engine,
     container: &Container,
     lowers: &[PathBuf],
+    access: Access,
 ) -> Result<PathBuf> {
     let dir = engine.container_dir(&container.id);
     let target = dir.join("rootfs");
@@ -129,18 +138,27 @@ fn mount_overlay_root(
             source,
         })?;
     }
-    let mut lowers: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
-    if lowers.is_empty() {
+    let upper = dir.join("upper");
+    let mut layers: Vec<String> = Vec::new();
+    if access == Access::ReadOnly {
+        layers.push(upper.display().to_string());
+    }
+    layers.extend(lowers.iter().map(|p| p.display().to_string()));
+    // An overlay wants a lower layer, and two when it has no upper dir.
+    if layers.len() < 2 {
         let empty = dir.join("lower");
         let _ = fs::create_dir_all(&empty);
-        lowers.push(empty.display().to_string());
+        layers.push(empty.display().to_string());
     }
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
-        lowers.join(":"),
-        dir.join("upper").display(),
-        dir.join("work").display()
-    );
+    let mut data = format!("lowerdir={}", layers.join(":"));
+    if access == Access::Writable {
+        data += &format!(
+            ",upperdir={},workdir={}",
+            upper.display(),
+            dir.join("work").display()
+        );
+    }
+    data += ",index=off,redirect_dir=off,metacopy=off";
     super::sys::mount_overlay(&target, &data).map_err(|source| EngineError::Io {
         action: "mount the overlay of",
         path: target.display().to_string(),

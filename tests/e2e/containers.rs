@@ -645,12 +645,7 @@ fn commit_export_and_prune() {
     // export: the merged file system.
     let out = b.command(["export", "src"]).output().unwrap();
     assert!(out.status.success());
-    let mut archive = tar::Archive::new(&out.stdout[..]);
-    let names: Vec<String> = archive
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().display().to_string())
-        .collect();
+    let names = berth_tests::tar_names(&out.stdout);
     assert!(
         names.iter().any(|n| n.ends_with("bin/busybox")),
         "{names:?}"

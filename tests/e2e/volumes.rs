@@ -916,3 +916,317 @@ fn leftovers_of_a_crash_are_invisible_and_cleared() {
     b.ok(["volume", "prune", "-f"]);
     assert!(!b.root().join("volumes/orphan").exists());
 }
+
+/// What the `cp` tests mount: host directories bound read-write at `/mnt/host` and read-only
+/// at `/mnt/ro`, volume `vol` at `/data`, a tmpfs at `/scratch`.
+struct CpMounts {
+    host: PathBuf,
+    ro: PathBuf,
+    flags: Vec<String>,
+}
+
+fn cp_mounts(b: &Berth) -> CpMounts {
+    let host = host_dir(b, "host", "seen", "from host\n");
+    let ro = host_dir(b, "ro", "kept", "read only\n");
+    let flags = vec![
+        "-v".to_string(),
+        "vol:/data".into(),
+        "-v".into(),
+        format!("{}:/mnt/host", host.display()),
+        "-v".into(),
+        format!("{}:/mnt/ro:ro", ro.display()),
+        "--mount".into(),
+        "type=tmpfs,dst=/scratch".into(),
+    ];
+    CpMounts { host, ro, flags }
+}
+
+/// `berth ARGS…` with `flags` spliced in after `before`.
+fn ok_with(b: &Berth, before: &[&str], flags: &[String], after: &[&str]) -> String {
+    let args: Vec<String> = before
+        .iter()
+        .map(|a| a.to_string())
+        .chain(flags.iter().cloned())
+        .chain(after.iter().map(|a| a.to_string()))
+        .collect();
+    b.ok(args)
+}
+
+/// Copying `file` into `dest` is refused with Docker's error.
+fn refused_read_only(b: &Berth, file: &str, dest: &str) {
+    let r = b.fails(["cp", file, dest]);
+    assert!(
+        r.stderr.contains("mounted volume is marked read-only"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn cp_sees_the_volumes_and_binds_of_a_stopped_container() {
+    needs_root!();
+    let b = Berth::with_busybox();
+    let CpMounts { host, ro, flags } = cp_mounts(&b);
+    let device = host_dir(&b, "device", "dev-file", "on the device\n");
+    let device_option = format!("device={}", device.display());
+    b.ok([
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &device_option,
+        "bound",
+    ]);
+    ok_with(
+        &b,
+        &[
+            "run",
+            "--network",
+            "none",
+            "--name",
+            "box",
+            "-v",
+            "bound:/bound",
+        ],
+        &flags,
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "echo in-volume > /data/f; echo in-tmpfs > /scratch/gone",
+        ],
+    );
+    let out = b.dir().join("out");
+    fs::create_dir(&out).unwrap();
+    let at = |name: &str| out.join(name).display().to_string();
+
+    // Out of a named volume, a bind and a driver-mounted volume: their content, not the
+    // (empty) directories of the container's own file system beneath them.
+    b.ok(["cp", "box:/data/f", &at("f")]);
+    assert_eq!(fs::read_to_string(out.join("f")).unwrap(), "in-volume\n");
+    b.ok(["cp", "box:/mnt/host", &at("host")]);
+    assert_eq!(
+        fs::read_to_string(out.join("host/seen")).unwrap(),
+        "from host\n"
+    );
+    b.ok(["cp", "box:/bound/dev-file", &at("dev-file")]);
+    assert_eq!(
+        fs::read_to_string(out.join("dev-file")).unwrap(),
+        "on the device\n"
+    );
+    // A stopped container's tmpfs is empty.
+    b.ok(["cp", "box:/scratch", &at("scratch")]);
+    assert_eq!(fs::read_dir(out.join("scratch")).unwrap().count(), 0);
+
+    // Into them: the files land in the volume, the bind's host directory and the device.
+    let new = b.dir().join("new");
+    fs::write(&new, "copied in\n").unwrap();
+    let new = new.display().to_string();
+    b.ok(["cp", &new, "box:/data/"]);
+    b.ok(["cp", &new, "box:/mnt/host/new"]);
+    b.ok(["cp", &new, "box:/bound/"]);
+    for copy in [mountpoint(&b, "vol"), host, device] {
+        assert_eq!(
+            fs::read_to_string(copy.join("new")).unwrap(),
+            "copied in\n",
+            "{}",
+            copy.display()
+        );
+    }
+    let id = b.inspect_container("box")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let upper = b.root().join("containers").join(&id).join("upper");
+    for hidden in ["data/new", "mnt/host/new", "bound/new"] {
+        assert!(
+            !upper.join(hidden).exists(),
+            "{hidden} went to the upper dir"
+        );
+    }
+    // The driver's mount was only ever in cp's own namespace: `_data` stayed empty.
+    assert_eq!(fs::read_dir(mountpoint(&b, "bound")).unwrap().count(), 0);
+
+    // A read-only bind is refused with Docker's error, as the target or as its parent, and
+    // can still be read.
+    refused_read_only(&b, &new, "box:/mnt/ro/");
+    refused_read_only(&b, &new, "box:/mnt/ro/new");
+    assert!(!ro.join("new").exists());
+    b.ok(["cp", "box:/mnt/ro/kept", &at("kept")]);
+    assert_eq!(fs::read_to_string(out.join("kept")).unwrap(), "read only\n");
+
+    // The container still starts, and a new one sees what cp wrote.
+    assert_eq!(b.ok(["start", "-a", "box"]), "");
+    let seen = b.ok(run_rm(&[
+        "-v",
+        "bound:/bound",
+        "busybox",
+        "cat",
+        "/bound/new",
+    ]));
+    assert_eq!(seen, "copied in\n");
+    assert!(mounts_under(&b).is_empty(), "{:?}", mounts_under(&b));
+}
+
+#[test]
+fn cp_of_a_stopped_container_mounts_nothing_outside_its_root() {
+    needs_root!();
+    let b = Berth::new();
+    let outside = b.dir().join("outside");
+    image_with(&b, "tricky", &[], |root| {
+        symlink("../../../../../../../..", root.join("up")).unwrap();
+    });
+    let host = host_dir(&b, "payload", "marker", "payload\n");
+    let through_up = format!("{}:/up{}", host.display(), outside.display());
+    b.ok([
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "never-run",
+        "-v",
+        &through_up,
+        "tricky",
+        "true",
+    ]);
+    let copy = b.dir().join("copy");
+    let from = format!("never-run:/up{}/marker", outside.display());
+    b.ok(["cp", &from, &copy.display().to_string()]);
+    assert_eq!(fs::read_to_string(&copy).unwrap(), "payload\n");
+    assert!(!outside.exists(), "a mount point escaped to the host");
+    assert!(mounts_under(&b).is_empty(), "{:?}", mounts_under(&b));
+}
+
+#[test]
+fn cp_into_a_running_container_goes_through_its_mounts() {
+    needs_root!();
+    let b = Berth::with_busybox();
+    let CpMounts { host, ro, flags } = cp_mounts(&b);
+    ok_with(
+        &b,
+        &["run", "-d", "--network", "none", "--name", "live"],
+        &flags,
+        &["busybox", "sleep", "60"],
+    );
+    b.ok(["exec", "live", "sh", "-c", "echo in-tmpfs > /scratch/f"]);
+    let new = b.dir().join("new");
+    fs::write(&new, "copied in\n").unwrap();
+    let new = new.display().to_string();
+    for dest in ["live:/data/", "live:/mnt/host/", "live:/scratch/"] {
+        b.ok(["cp", &new, dest]);
+    }
+    assert_eq!(
+        fs::read_to_string(mountpoint(&b, "vol").join("new")).unwrap(),
+        "copied in\n"
+    );
+    assert_eq!(fs::read_to_string(host.join("new")).unwrap(), "copied in\n");
+    // The running container's own tmpfs, both ways.
+    assert_eq!(b.ok(["exec", "live", "cat", "/scratch/new"]), "copied in\n");
+    let out = b.dir().join("out");
+    b.ok(["cp", "live:/scratch/f", &out.display().to_string()]);
+    assert_eq!(fs::read_to_string(&out).unwrap(), "in-tmpfs\n");
+    refused_read_only(&b, &new, "live:/mnt/ro/");
+    assert!(!ro.join("new").exists());
+    b.ok(["rm", "-f", "live"]);
+    assert!(mounts_under(&b).is_empty(), "{:?}", mounts_under(&b));
+}
+
+#[test]
+fn cp_into_a_read_only_container_reaches_only_its_volumes() {
+    needs_root!();
+    let b = Berth::with_busybox();
+    b.ok([
+        "create",
+        "--network",
+        "none",
+        "--read-only",
+        "--name",
+        "sealed",
+        "-v",
+        "vol:/data",
+        "busybox",
+        "true",
+    ]);
+    let new = b.dir().join("new");
+    fs::write(&new, "copied in\n").unwrap();
+    let new = new.display().to_string();
+    let r = b.fails(["cp", &new, "sealed:/tmp/"]);
+    assert!(
+        r.stderr.contains("container rootfs is marked read-only"),
+        "{}",
+        r.stderr
+    );
+    b.ok(["cp", &new, "sealed:/data/"]);
+    assert_eq!(
+        fs::read_to_string(mountpoint(&b, "vol").join("new")).unwrap(),
+        "copied in\n"
+    );
+    assert!(mounts_under(&b).is_empty(), "{:?}", mounts_under(&b));
+}
+
+/// The names `export CONTAINER` writes, without a leading `./` or trailing `/`.
+fn exported_names(b: &Berth, container: &str) -> Vec<String> {
+    let out = b.command(["export", container]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    berth_tests::tar_names(&out.stdout)
+        .iter()
+        .map(|n| n.trim_start_matches("./").trim_end_matches('/').to_string())
+        .collect()
+}
+
+#[test]
+fn export_leaves_volumes_and_binds_out() {
+    needs_root!();
+    let b = Berth::with_busybox();
+    let host = host_dir(&b, "host", "seen", "from host\n");
+    let bind = format!("{}:/mnt/host", host.display());
+    b.ok([
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "exp",
+        "-v",
+        "vol:/data",
+        "-v",
+        &bind,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    b.ok([
+        "exec",
+        "exp",
+        "sh",
+        "-c",
+        "echo in-volume > /data/f; echo in-upper > /upper",
+    ]);
+    // Docker: "The command does not export the contents of volumes associated with the
+    // container." The mount points are there, empty; nor does a running container's /proc
+    // come along.
+    let running = exported_names(&b, "exp");
+    b.ok(["kill", "exp"]);
+    b.ok(["wait", "exp"]);
+    let stopped = exported_names(&b, "exp");
+    for names in [&running, &stopped] {
+        for present in ["upper", "data", "mnt/host", "proc", "bin/busybox"] {
+            assert!(names.iter().any(|n| n == present), "{present}: {names:?}");
+        }
+        assert!(
+            !names.iter().any(|n| n.starts_with("data/")
+                || n.starts_with("mnt/host/")
+                || n.starts_with("proc/")),
+            "{names:?}"
+        );
+    }
+    assert_eq!(running, stopped);
+    assert!(mounts_under(&b).is_empty(), "{:?}", mounts_under(&b));
+}

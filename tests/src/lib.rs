@@ -242,6 +242,15 @@ where
     words.join(" ")
 }
 
+/// The entry names of a tar stream, as the `tar` crate reads them.
+pub fn tar_names(tar: &[u8]) -> Vec<String> {
+    tar::Archive::new(tar)
+        .entries()
+        .expect("a tar stream")
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
 /// Writes a busybox rootfs tar to `path`; `extra` files (path, content) are added on top.
 pub fn write_busybox_tar(path: &Path, extra: &[(&str, &str)]) {
     let busybox = Path::new("/bin/busybox");

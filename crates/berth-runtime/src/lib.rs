@@ -56,4 +56,5 @@ pub use container::{wait, Created, ExitStatus, Runtime};
 pub use error::{DeleteError, RuntimeError};
 pub use oci_spec;
 pub use process::{Stdio, DEFAULT_PATH};
+pub use rootfs::mount_in_root;
 pub use state::State;

@@ -5,6 +5,10 @@
 //! and `O_NOFOLLOW` from directory descriptors: a symlink crafted inside the container
 //! (`/x -> /`, `/x -> ../../..`) resolves inside the container and can never make `cp` read or
 //! write outside it.
+//!
+//! The root is a [`ContainerView`]: what the container's processes see, volumes and binds
+//! included, whether it runs or not. Like Docker, a copy into a read-only mount point is
+//! refused up front (the kernel refuses it anyway, with a less helpful error).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -17,7 +21,9 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use super::rootfs::merged_root;
+use super::rootfs::ContainerView;
+use super::state::Container;
+use crate::volume::mounts::{clean_destination, load_mounts};
 use crate::{Engine, EngineError, Result};
 
 /// `cp -a -L`.
@@ -84,9 +90,9 @@ impl Engine {
         opts: &CopyOptions,
     ) -> Result<()> {
         let c = self.container(name_or_id)?;
-        let root = merged_root(self, &c)?;
+        let view = ContainerView::open(self, &c)?;
         let root_fd = rustix::fs::open(
-            &root,
+            &view.root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
@@ -172,9 +178,9 @@ impl Engine {
             EngineError::NotFound(format!("lstat {src_str}: no such file or directory"))
         })?;
         let contents_only = src_str.ends_with("/.");
-        let root = merged_root(self, &c)?;
+        let view = ContainerView::open(self, &c)?;
         let root_fd = rustix::fs::open(
-            &root,
+            &view.root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
@@ -184,6 +190,17 @@ impl Engine {
             .map(|n| n.to_os_string())
             .unwrap_or_else(|| OsStr::new("root").to_os_string());
         let existing = open_in_root(root_fd.as_fd(), dest, OFlags::RDONLY | OFlags::DIRECTORY);
+        let target = match &existing {
+            Ok(_) if !(src_meta.is_dir() && contents_only) => {
+                format!(
+                    "{}/{}",
+                    dest.trim_end_matches('/'),
+                    src_name.to_string_lossy()
+                )
+            }
+            _ => dest.to_string(),
+        };
+        self.refuse_read_only(&c, &target)?;
         let (dir, name) = match existing {
             Ok(dir) => {
                 if src_meta.is_dir() && contents_only {
@@ -216,6 +233,31 @@ impl Engine {
             archive: opts.archive,
         };
         writer.entry(src, &src_meta, &dir, &name)
+    }
+}
+
+impl Engine {
+    /// Docker's checks before writing `path` into `container`: not into a read-only mount
+    /// point, nor outside the mount points of a container with a read-only root.
+    fn refuse_read_only(&self, container: &Container, path: &str) -> Result<()> {
+        let Some(path) = clean_destination(&format!("/{path}")) else {
+            return Ok(());
+        };
+        let points = load_mounts(self.store().db().conn(), &container.id)?;
+        // Parents come first: the last one holding the path is the mount it lands on.
+        let holder = points
+            .iter()
+            .rev()
+            .find(|p| Path::new(&path).starts_with(&p.destination));
+        match holder {
+            Some(point) if !point.rw => Err(EngineError::InvalidArgument(
+                "mounted volume is marked read-only".into(),
+            )),
+            None if container.host_config.readonly_rootfs => Err(EngineError::InvalidArgument(
+                "container rootfs is marked read-only".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -182,7 +182,7 @@ pub fn container_stopped(conn: &Connection, root: &Path, id: &str) {
 }
 
 /// The OCI spec entry of one mount point.
-fn spec_entry(root: &Path, point: &MountPoint) -> Value {
+pub fn spec_entry(root: &Path, point: &MountPoint) -> Value {
     let access = if point.rw { "rw" } else { "ro" };
     match point.kind {
         TMPFS => {
@@ -223,6 +223,23 @@ impl Engine {
         lowers: &[PathBuf],
         spec: &mut Value,
     ) -> Result<ActiveVolumes> {
+        let (active, points) = self.ready_volumes(container, lowers)?;
+        let mounts = spec["mounts"].as_array_mut().expect("spec has mounts");
+        for point in &points {
+            mounts.retain(|m| m["destination"] != point.destination.as_str());
+            mounts.push(spec_entry(self.root(), point));
+        }
+        Ok(active)
+    }
+
+    /// Steps 1 and 2 of the module docs for `container`: its volumes mounted by their driver
+    /// and filled, ready to be mounted at the returned mount points (parents first). Keep the
+    /// [`ActiveVolumes`] while they are in use.
+    pub fn ready_volumes(
+        &self,
+        container: &Container,
+        lowers: &[PathBuf],
+    ) -> Result<(ActiveVolumes, Vec<MountPoint>)> {
         let mut active = ActiveVolumes {
             root: self.root().to_path_buf(),
             locked: Vec::new(),
@@ -231,7 +248,7 @@ impl Engine {
         let conn = self.store().db().conn();
         let points = load_mounts(conn, &container.id)?;
         if points.is_empty() {
-            return Ok(active);
+            return Ok((active, points));
         }
         let mut names: Vec<&str> = points
             .iter()
@@ -272,11 +289,6 @@ impl Engine {
                 }
             }
         }
-        let mounts = spec["mounts"].as_array_mut().expect("spec has mounts");
-        for point in &points {
-            mounts.retain(|m| m["destination"] != point.destination.as_str());
-            mounts.push(spec_entry(self.root(), point));
-        }
-        Ok(active)
+        Ok((active, points))
     }
 }

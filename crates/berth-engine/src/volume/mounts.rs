@@ -191,7 +191,7 @@ fn invalid(kind: &str, message: impl std::fmt::Display) -> EngineError {
 }
 
 /// `path` without `.`, doubled or trailing slashes; `None` when it is not absolute.
-fn clean_destination(path: &str) -> Option<String> {
+pub(crate) fn clean_destination(path: &str) -> Option<String> {
     if !path.starts_with('/') {
         return None;
     }

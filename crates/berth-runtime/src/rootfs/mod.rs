@@ -138,12 +138,7 @@ pub(crate) fn prepare(plan: &RootfsPlan) -> Result<(), RootfsError> {
         ))?,
     }
 
-    let root = rustix::fs::open(
-        &plan.root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| root_failed("open the root", &plan.root)(e.into()))?;
+    let root = open_root(&plan.root)?;
     for entry in &plan.mounts {
         mount::mount_entry(&root, entry, &plan.cgroups)?;
     }
@@ -156,6 +151,40 @@ pub(crate) fn prepare(plan: &RootfsPlan) -> Result<(), RootfsError> {
             .map_err(root_failed("set the root propagation of", Path::new("/")))?;
     }
     Ok(())
+}
+
+/// Mounts spec `mounts` (binds, tmpfs…; not cgroups) inside the directory `root`, exactly as
+/// a starting container gets them: each destination resolved inside `root` and created there
+/// if missing, never outside it ([`resolve`]). For a caller that sees a container's file
+/// system without running it (the engine's `cp` of a stopped container); it must be in a
+/// private mount namespace of its own, as this changes the mount table.
+pub fn mount_in_root(root: &Path, mounts: &[oci_spec::runtime::Mount]) -> Result<(), RootfsError> {
+    let root_fd = open_root(root)?;
+    for entry in mounts {
+        let plan = MountPlan::from_spec(entry, Path::new("/"))?;
+        if plan.kind == mount::MountKind::Cgroup {
+            return Err(RootfsError::InvalidMount {
+                destination: plan.destination,
+                reason: "a cgroup mount needs the container's own cgroup".into(),
+            });
+        }
+        mount::mount_entry(&root_fd, &plan, &CgroupMounts::default())?;
+    }
+    Ok(())
+}
+
+/// The root directory as an `O_PATH` descriptor, for [`resolve`].
+fn open_root(root: &Path) -> Result<std::os::fd::OwnedFd, RootfsError> {
+    rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| RootfsError::Root {
+        step: "open the root",
+        path: root.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// Makes `root` the new `/`: `pivot_root(".", ".")` stacks the old root on top of the new one,

@@ -626,3 +626,115 @@ fn stopped_containers_release_everything() {
     httpd(&b, &["-p", &format!("{port}:80")]);
     assert_serves("127.0.0.1", port);
 }
+
+#[test]
+fn dns_search_and_options_reach_resolv_conf_and_survive_restart() {
+    let Some(b) = root_berth() else { return };
+    let flags = [
+        "--dns-search",
+        "a.example",
+        "--dns-search",
+        "b.example.",
+        "--dns-option",
+        "ndots:3",
+        "--dns-opt",
+        "timeout:1",
+    ];
+    let mut args = vec!["run", "-d", "--name", "dnsflags", "--dns", "192.0.2.53"];
+    args.extend(flags);
+    args.extend(["busybox", "sleep", "60"]);
+    b.ok(args);
+    let expected = "nameserver 192.0.2.53\nsearch a.example b.example\noptions ndots:3 timeout:1\n";
+    assert_eq!(
+        b.ok(["exec", "dnsflags", "cat", "/etc/resolv.conf"]),
+        expected
+    );
+    let host = &b.inspect_container("dnsflags")["HostConfig"];
+    assert_eq!(
+        host["DnsSearch"],
+        serde_json::json!(["a.example", "b.example"])
+    );
+    assert_eq!(
+        host["DnsOptions"],
+        serde_json::json!(["ndots:3", "timeout:1"])
+    );
+    b.ok(["restart", "-t", "1", "dnsflags"]);
+    assert_eq!(
+        b.ok(["exec", "dnsflags", "cat", "/etc/resolv.conf"]),
+        expected
+    );
+
+    // No flags: empty lists, as Docker shows them.
+    b.ok(["create", "--name", "plain", "busybox", "true"]);
+    let host = &b.inspect_container("plain")["HostConfig"];
+    assert_eq!(host["DnsSearch"], serde_json::json!([]));
+    assert_eq!(host["DnsOptions"], serde_json::json!([]));
+
+    // On a user network the embedded server stays the only name server.
+    b.ok(["network", "create", "--subnet", "10.231.9.0/24", "flagnet"]);
+    let mut args = vec!["run", "--rm", "--network", "flagnet"];
+    args.extend(flags);
+    args.extend(["busybox", "cat", "/etc/resolv.conf"]);
+    assert_eq!(
+        b.ok(args),
+        "nameserver 10.231.9.1\nsearch a.example b.example\noptions ndots:3 timeout:1\n"
+    );
+
+    // `.` means no search line at all.
+    let resolv = b.ok([
+        "run",
+        "--rm",
+        "--dns-search",
+        ".",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(!resolv.contains("search"), "{resolv}");
+    // The host's network: the host's file with the flags applied.
+    let resolv = b.ok([
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--dns-option",
+        "attempts:4",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(resolv.ends_with("options attempts:4\n"), "{resolv}");
+
+    let run = b.fails(["run", "--rm", "--dns-search", "bad_dom", "busybox", "true"]);
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr.contains(
+            "invalid argument \"bad_dom\" for \"--dns-search\" flag: bad_dom is not a valid domain"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = b.fails(["create", "--dns", "dns.example", "busybox", "true"]);
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr.contains("dns.example is not an ip address"),
+        "{}",
+        run.stderr
+    );
+    let run = b.fails([
+        "create",
+        "--network",
+        "container:dnsflags",
+        "--dns",
+        "192.0.2.1",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        run.stderr
+            .contains("conflicting options: dns and the network mode"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(b.ok(["ps", "-aq"]).lines().count(), 2);
+}

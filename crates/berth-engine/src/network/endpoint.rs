@@ -182,11 +182,20 @@ pub fn setup(conn: &Connection, root: &Path, runroot: &Path, c: &Container) -> R
     let dir = crate::container::container_dir(root, &c.id);
     let mode = c.host_config.network_mode.as_str();
     if mode == "host" {
-        write_files(
-            &dir,
-            &host_file("/etc/hosts"),
-            &host_file("/etc/resolv.conf"),
-        )?;
+        let host_resolv = host_file("/etc/resolv.conf");
+        let h = &c.host_config;
+        let resolv = if h.dns.is_empty() && h.dns_search.is_empty() && h.dns_options.is_empty() {
+            host_resolv
+        } else {
+            files::resolv_conf(
+                &host_resolv,
+                &ResolvOptions {
+                    host_network: true,
+                    ..resolv_options(c)
+                },
+            )
+        };
+        write_files(&dir, &host_file("/etc/hosts"), &resolv)?;
         return Ok(Attachment::default());
     }
     if let Some(target) = mode.strip_prefix("container:") {
@@ -286,15 +295,27 @@ fn setup_namespace(
         &names,
         &extra,
     );
+    // On a user network `--dns` is not the container's resolver but the embedded server's
+    // upstream for this container (see `dns`).
     let resolv = files::resolv_conf(
         &host_file("/etc/resolv.conf"),
         &ResolvOptions {
-            nameservers: &c.host_config.dns,
             embedded: embedded_dns,
+            ..resolv_options(c)
         },
     );
     write_files(dir, &hosts, &resolv)?;
     Ok(attachment)
+}
+
+/// The container's `--dns`, `--dns-search` and `--dns-option`.
+fn resolv_options(c: &Container) -> ResolvOptions<'_> {
+    ResolvOptions {
+        nameservers: &c.host_config.dns,
+        search: &c.host_config.dns_search,
+        options: &c.host_config.dns_options,
+        ..ResolvOptions::default()
+    }
 }
 
 /// `--add-host name:ip` (`host-gateway`: the network's gateway).

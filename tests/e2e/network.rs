@@ -738,3 +738,121 @@ fn dns_search_and_options_reach_resolv_conf_and_survive_restart() {
     );
     assert_eq!(b.ok(["ps", "-aq"]).lines().count(), 2);
 }
+
+/// A DNS server on `ip:53` (a loopback address of the test's own) that answers every A
+/// question with `answer` and everything else with an empty NOERROR, until dropped.
+struct Responder {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Responder {
+    fn start(ip: std::net::Ipv4Addr, answer: std::net::Ipv4Addr) -> Responder {
+        use hickory_proto::op::{Message, OpCode};
+        use hickory_proto::rr::rdata::A;
+        use hickory_proto::rr::{RData, Record, RecordType};
+        use std::sync::atomic::Ordering;
+
+        let socket = std::net::UdpSocket::bind((ip, 53)).expect("bind the test's resolver");
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((n, peer)) = socket.recv_from(&mut buffer) else {
+                    continue;
+                };
+                let Ok(query) = Message::from_vec(&buffer[..n]) else {
+                    continue;
+                };
+                let mut reply = Message::response(query.metadata.id, OpCode::Query);
+                reply.metadata.recursion_available = true;
+                reply.add_queries(query.queries.iter().cloned());
+                for q in query
+                    .queries
+                    .iter()
+                    .filter(|q| q.query_type() == RecordType::A)
+                {
+                    reply.add_answer(Record::from_rdata(
+                        q.name().clone(),
+                        30,
+                        RData::A(A(answer)),
+                    ));
+                }
+                let _ = socket.send_to(&reply.to_vec().unwrap(), peer);
+            }
+        });
+        Responder {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn per_container_dns_is_the_embedded_servers_upstream_for_that_container() {
+    let Some(b) = root_berth() else { return };
+    // Two resolvers of the test's own on loopback addresses no other test uses.
+    let block = (std::process::id() % 250 + 1) as u8;
+    let (first, second) = (
+        std::net::Ipv4Addr::new(127, 53, block, 1),
+        std::net::Ipv4Addr::new(127, 53, block, 2),
+    );
+    let _first = Responder::start(first, std::net::Ipv4Addr::new(192, 0, 2, 31));
+    let _second = Responder::start(second, std::net::Ipv4Addr::new(192, 0, 2, 32));
+    b.ok(["network", "create", "--subnet", "10.231.11.0/24", "fwdnet"]);
+    for (name, dns) in [("one", first), ("two", second)] {
+        b.ok([
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "fwdnet",
+            "--dns",
+            &dns.to_string(),
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+    }
+    // The container's resolver is the embedded server, not its --dns.
+    assert_eq!(
+        b.ok(["exec", "one", "cat", "/etc/resolv.conf"]),
+        "nameserver 10.231.11.1\n"
+    );
+    for (name, expected, other) in [
+        ("one", "192.0.2.31", "192.0.2.32"),
+        ("two", "192.0.2.32", "192.0.2.31"),
+    ] {
+        let out = b.ok(["exec", name, "nslookup", "probe.example"]);
+        assert!(
+            out.contains(&format!("Address: {expected}")),
+            "{name}: {out}"
+        );
+        assert!(!out.contains(other), "{name}: {out}");
+    }
+    // The network's own names are still answered by the embedded server.
+    let two_ip = b.inspect_container("two")["NetworkSettings"]["Networks"]["fwdnet"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = b.ok(["exec", "one", "nslookup", "two"]);
+    assert!(out.contains(&format!("Address: {two_ip}")), "{out}");
+    // After a restart the container still gets its own upstreams.
+    b.ok(["restart", "-t", "1", "two"]);
+    let out = b.ok(["exec", "two", "nslookup", "probe.example"]);
+    assert!(out.contains("Address: 192.0.2.32"), "{out}");
+}

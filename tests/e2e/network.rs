@@ -72,6 +72,18 @@ fn host_address() -> Option<String> {
     None
 }
 
+/// The names of the user networks, one a line.
+fn custom_networks(b: &Berth) -> String {
+    b.ok([
+        "network",
+        "ls",
+        "--filter",
+        "type=custom",
+        "--format",
+        "{{.Name}}",
+    ])
+}
+
 fn httpd(b: &Berth, extra: &[&str]) -> String {
     let mut args = vec!["run", "-d"];
     args.extend(extra);
@@ -483,17 +495,7 @@ fn network_ls_inspect_prune_and_errors() {
             .len(),
         64
     );
-    assert_eq!(
-        b.ok([
-            "network",
-            "ls",
-            "--filter",
-            "type=custom",
-            "--format",
-            "{{.Name}}"
-        ]),
-        "one\ntwo\n"
-    );
+    assert_eq!(custom_networks(&b), "one\ntwo\n");
     let run = b.fails(["network", "rm", "bridge"]);
     assert!(
         run.stderr
@@ -855,4 +857,67 @@ fn per_container_dns_is_the_embedded_servers_upstream_for_that_container() {
     b.ok(["restart", "-t", "1", "two"]);
     let out = b.ok(["exec", "two", "nslookup", "probe.example"]);
     assert!(out.contains("Address: 192.0.2.32"), "{out}");
+}
+
+#[test]
+fn network_prune_filters_by_label_and_age() {
+    let Some(b) = root_berth() else { return };
+    let names = || custom_networks(&b);
+    let prune_args = |filters: &[&str]| {
+        let mut args = vec!["network".to_string(), "prune".into(), "-f".into()];
+        for f in filters {
+            args.extend(["--filter".to_string(), f.to_string()]);
+        }
+        args
+    };
+    let prune = |filters: &[&str]| b.ok(prune_args(filters));
+    b.ok(["network", "create", "--label", "team=a", "early"]);
+    b.ok([
+        "network", "create", "--label", "team=b", "--label", "tier=web", "late",
+    ]);
+    b.ok(["network", "create", "plain"]);
+    b.ok(["network", "create", "--label", "team=a", "busy"]);
+    b.ok(["create", "--network", "busy", "busybox", "true"]);
+    let all = "busy\nearly\nlate\nplain\n";
+    assert_eq!(names(), all);
+
+    for (filters, why) in [
+        (vec!["colour=red"], "invalid filter 'colour'"),
+        (
+            vec!["nope"],
+            "bad format of filter (expected name=value): nope",
+        ),
+        (
+            vec!["until=soon"],
+            "failed to parse value as time or duration: \"soon\"",
+        ),
+        (
+            vec!["until=1h", "until=2h"],
+            "more than one until filter specified",
+        ),
+    ] {
+        let run = b.fails(prune_args(&filters));
+        assert!(run.stderr.contains(why), "{filters:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert_eq!(names(), all);
+    }
+
+    // Everything is younger than an hour.
+    assert_eq!(prune(&["until=1h"]), "");
+    assert_eq!(names(), all);
+    // Only what carries no `team` label.
+    assert_eq!(prune(&["label!=team"]), "Deleted Networks:\nplain\n");
+    // A timestamp: what was created no later than `early`.
+    let created = b.ok(["network", "inspect", "-f", "{{.Created}}", "early"]);
+    let until = format!("until={}", created.trim());
+    assert_eq!(prune(&[&until, "label=team"]), "Deleted Networks:\nearly\n");
+    // `label!=K=V` keeps only the exact pair; `label=K` takes any value.
+    assert_eq!(prune(&["label!=tier=web"]), "");
+    assert_eq!(
+        prune(&["label=tier", "label!=tier=db"]),
+        "Deleted Networks:\nlate\n"
+    );
+    // A network in use is never pruned, whatever the filters say.
+    assert_eq!(prune(&["label=team=a"]), "");
+    assert_eq!(names(), "busy\n");
 }

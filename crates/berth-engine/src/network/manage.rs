@@ -13,6 +13,7 @@ use super::bridge::{self, net_err, HostLock};
 use super::endpoint::{self, EndpointOptions};
 use super::{load_all, resolve, Network};
 use crate::container::state::{self, Container};
+use crate::system::PruneFilter;
 use crate::{Engine, EngineError, Result};
 
 /// `network create` flags.
@@ -287,12 +288,15 @@ impl Engine {
         Ok(net)
     }
 
-    /// Removes every user network no container uses (and `matching` accepts); returns their
+    /// Removes every user network no container uses (and `filter` matches); returns their
     /// names.
-    pub fn prune_networks(&self, matching: &dyn Fn(&Network) -> bool) -> Result<Vec<String>> {
+    pub fn prune_networks(&self, filter: &PruneFilter) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for net in load_all(self.db())? {
-            if net.is_predefined() || !matching(&net) || !self.network_users(&net).is_empty() {
+            if net.is_predefined()
+                || !filter.matches(&net.labels, net.created)
+                || !self.network_users(&net).is_empty()
+            {
                 continue;
             }
             self.remove_network(&net.id)?;

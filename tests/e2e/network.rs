@@ -921,3 +921,44 @@ fn network_prune_filters_by_label_and_age() {
     assert_eq!(prune(&["label=team=a"]), "");
     assert_eq!(names(), "busy\n");
 }
+
+#[test]
+fn system_reset_keeps_a_bridge_another_root_still_uses() {
+    if !is_root() {
+        return;
+    }
+    let first = Berth::with_busybox();
+    let bridge = first.bridge();
+    // A second installation told to use the same default bridge, before it makes its store.
+    let second = Berth::new();
+    std::fs::write(
+        second.root().join("daemon.json"),
+        format!("{{\"bridge\": \"{bridge}\"}}\n"),
+    )
+    .unwrap();
+    second.import_busybox("busybox");
+    first.ok(["run", "-d", "--name", "mine", "busybox", "sleep", "60"]);
+    second.ok(["run", "-d", "--name", "theirs", "busybox", "sleep", "60"]);
+    let gateway = second.inspect_container("theirs")["NetworkSettings"]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let table = format!("berth-{bridge}");
+
+    first.ok(["system", "reset", "--force"]);
+    assert!(link_exists(&bridge), "{bridge} went with the first root");
+    assert!(nft_tables().contains(&table), "{}", nft_tables());
+    let forward = Command::new("iptables")
+        .args(["-S", "FORWARD"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(forward.contains(&bridge), "{forward}");
+    // The second root's container still reaches its gateway through the bridge.
+    second.ok(["exec", "theirs", "ping", "-c", "1", "-W", "5", &gateway]);
+
+    // The last user takes it all away.
+    second.ok(["system", "reset", "--force"]);
+    assert!(!link_exists(&bridge), "{bridge} is left");
+    assert!(!nft_tables().contains(&table), "{}", nft_tables());
+}

@@ -250,6 +250,7 @@ fn setup_namespace(
         .map_err(|e| net_err("bring up loopback", e))?;
 
     let mut host_nl = Netlink::open().map_err(|e| net_err("open netlink", e))?;
+    let owner = bridge::port_owner(root);
     let mut own: Option<(Ipv4Addr, Network, Vec<String>)> = None;
     let mut embedded_dns = None;
     let mut routed = false;
@@ -257,6 +258,7 @@ fn setup_namespace(
         let net = bridge::ensure(conn, root, &resolve(conn, &ep.network_id)?)?;
         let ip = lease(conn, &net, &ep, &c.id)?;
         let veth = plug(
+            &owner,
             &mut host_nl,
             &mut inside,
             &ns.file,
@@ -390,9 +392,12 @@ pub(super) fn lease(conn: &Connection, net: &Network, ep: &Endpoint, id: &str) -
     Ok(ip)
 }
 
-/// A veth pair: `veth…` on the bridge, `eth<k>` with `ip` inside; the first endpoint on a
-/// network that is not internal gets the default route.
+/// A veth pair: `veth…` on the bridge (labelled with the installation's
+/// [`bridge::port_owner`]), `eth<k>` with `ip` inside; the first endpoint on a network that is
+/// not internal gets the default route.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn plug(
+    owner: &str,
     host_nl: &mut Netlink,
     inside: &mut Netlink,
     ns_file: &OwnedFd,
@@ -418,7 +423,7 @@ pub(super) fn plug(
         .map_err(|e| net_err("look up the veth", e))?
         .ok_or_else(|| EngineError::Conflict(format!("veth {veth} vanished")))?;
     host_nl
-        .set_link(host_index, None, Some(bridge_index))
+        .attach_to_bridge(host_index, bridge_index, owner)
         .map_err(|e| net_err("attach the veth to the bridge", e))?;
     host_nl
         .set_hairpin(host_index)

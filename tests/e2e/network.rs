@@ -72,6 +72,18 @@ fn host_address() -> Option<String> {
     None
 }
 
+/// The names of the user networks, one a line.
+fn custom_networks(b: &Berth) -> String {
+    b.ok([
+        "network",
+        "ls",
+        "--filter",
+        "type=custom",
+        "--format",
+        "{{.Name}}",
+    ])
+}
+
 fn httpd(b: &Berth, extra: &[&str]) -> String {
     let mut args = vec!["run", "-d"];
     args.extend(extra);
@@ -483,17 +495,7 @@ fn network_ls_inspect_prune_and_errors() {
             .len(),
         64
     );
-    assert_eq!(
-        b.ok([
-            "network",
-            "ls",
-            "--filter",
-            "type=custom",
-            "--format",
-            "{{.Name}}"
-        ]),
-        "one\ntwo\n"
-    );
+    assert_eq!(custom_networks(&b), "one\ntwo\n");
     let run = b.fails(["network", "rm", "bridge"]);
     assert!(
         run.stderr
@@ -625,4 +627,338 @@ fn stopped_containers_release_everything() {
     // The same port at once: nothing holds it any more.
     httpd(&b, &["-p", &format!("{port}:80")]);
     assert_serves("127.0.0.1", port);
+}
+
+#[test]
+fn dns_search_and_options_reach_resolv_conf_and_survive_restart() {
+    let Some(b) = root_berth() else { return };
+    let flags = [
+        "--dns-search",
+        "a.example",
+        "--dns-search",
+        "b.example.",
+        "--dns-option",
+        "ndots:3",
+        "--dns-opt",
+        "timeout:1",
+    ];
+    let mut args = vec!["run", "-d", "--name", "dnsflags", "--dns", "192.0.2.53"];
+    args.extend(flags);
+    args.extend(["busybox", "sleep", "60"]);
+    b.ok(args);
+    let expected = "nameserver 192.0.2.53\nsearch a.example b.example\noptions ndots:3 timeout:1\n";
+    assert_eq!(
+        b.ok(["exec", "dnsflags", "cat", "/etc/resolv.conf"]),
+        expected
+    );
+    let host = &b.inspect_container("dnsflags")["HostConfig"];
+    assert_eq!(
+        host["DnsSearch"],
+        serde_json::json!(["a.example", "b.example"])
+    );
+    assert_eq!(
+        host["DnsOptions"],
+        serde_json::json!(["ndots:3", "timeout:1"])
+    );
+    b.ok(["restart", "-t", "1", "dnsflags"]);
+    assert_eq!(
+        b.ok(["exec", "dnsflags", "cat", "/etc/resolv.conf"]),
+        expected
+    );
+
+    // No flags: empty lists, as Docker shows them.
+    b.ok(["create", "--name", "plain", "busybox", "true"]);
+    let host = &b.inspect_container("plain")["HostConfig"];
+    assert_eq!(host["DnsSearch"], serde_json::json!([]));
+    assert_eq!(host["DnsOptions"], serde_json::json!([]));
+
+    // On a user network the embedded server stays the only name server.
+    b.ok(["network", "create", "--subnet", "10.231.9.0/24", "flagnet"]);
+    let mut args = vec!["run", "--rm", "--network", "flagnet"];
+    args.extend(flags);
+    args.extend(["busybox", "cat", "/etc/resolv.conf"]);
+    assert_eq!(
+        b.ok(args),
+        "nameserver 10.231.9.1\nsearch a.example b.example\noptions ndots:3 timeout:1\n"
+    );
+
+    // `.` means no search line at all.
+    let resolv = b.ok([
+        "run",
+        "--rm",
+        "--dns-search",
+        ".",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(!resolv.contains("search"), "{resolv}");
+    // The host's network: the host's file with the flags applied.
+    let resolv = b.ok([
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--dns-option",
+        "attempts:4",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(resolv.ends_with("options attempts:4\n"), "{resolv}");
+
+    let run = b.fails(["run", "--rm", "--dns-search", "bad_dom", "busybox", "true"]);
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr.contains(
+            "invalid argument \"bad_dom\" for \"--dns-search\" flag: bad_dom is not a valid domain"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = b.fails(["create", "--dns", "dns.example", "busybox", "true"]);
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr.contains("dns.example is not an ip address"),
+        "{}",
+        run.stderr
+    );
+    let run = b.fails([
+        "create",
+        "--network",
+        "container:dnsflags",
+        "--dns",
+        "192.0.2.1",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        run.stderr
+            .contains("conflicting options: dns and the network mode"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(b.ok(["ps", "-aq"]).lines().count(), 2);
+}
+
+/// A DNS server on `ip:53` (a loopback address of the test's own) that answers every A
+/// question with `answer` and everything else with an empty NOERROR, until dropped.
+struct Responder {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Responder {
+    fn start(ip: std::net::Ipv4Addr, answer: std::net::Ipv4Addr) -> Responder {
+        use hickory_proto::op::{Message, OpCode};
+        use hickory_proto::rr::rdata::A;
+        use hickory_proto::rr::{RData, Record, RecordType};
+        use std::sync::atomic::Ordering;
+
+        let socket = std::net::UdpSocket::bind((ip, 53)).expect("bind the test's resolver");
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((n, peer)) = socket.recv_from(&mut buffer) else {
+                    continue;
+                };
+                let Ok(query) = Message::from_vec(&buffer[..n]) else {
+                    continue;
+                };
+                let mut reply = Message::response(query.metadata.id, OpCode::Query);
+                reply.metadata.recursion_available = true;
+                reply.add_queries(query.queries.iter().cloned());
+                for q in query
+                    .queries
+                    .iter()
+                    .filter(|q| q.query_type() == RecordType::A)
+                {
+                    reply.add_answer(Record::from_rdata(
+                        q.name().clone(),
+                        30,
+                        RData::A(A(answer)),
+                    ));
+                }
+                let _ = socket.send_to(&reply.to_vec().unwrap(), peer);
+            }
+        });
+        Responder {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn per_container_dns_is_the_embedded_servers_upstream_for_that_container() {
+    let Some(b) = root_berth() else { return };
+    // Two resolvers of the test's own on loopback addresses no other test uses.
+    let block = (std::process::id() % 250 + 1) as u8;
+    let (first, second) = (
+        std::net::Ipv4Addr::new(127, 53, block, 1),
+        std::net::Ipv4Addr::new(127, 53, block, 2),
+    );
+    let _first = Responder::start(first, std::net::Ipv4Addr::new(192, 0, 2, 31));
+    let _second = Responder::start(second, std::net::Ipv4Addr::new(192, 0, 2, 32));
+    b.ok(["network", "create", "--subnet", "10.231.11.0/24", "fwdnet"]);
+    for (name, dns) in [("one", first), ("two", second)] {
+        b.ok([
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "fwdnet",
+            "--dns",
+            &dns.to_string(),
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+    }
+    // The container's resolver is the embedded server, not its --dns.
+    assert_eq!(
+        b.ok(["exec", "one", "cat", "/etc/resolv.conf"]),
+        "nameserver 10.231.11.1\n"
+    );
+    for (name, expected, other) in [
+        ("one", "192.0.2.31", "192.0.2.32"),
+        ("two", "192.0.2.32", "192.0.2.31"),
+    ] {
+        let out = b.ok(["exec", name, "nslookup", "probe.example"]);
+        assert!(
+            out.contains(&format!("Address: {expected}")),
+            "{name}: {out}"
+        );
+        assert!(!out.contains(other), "{name}: {out}");
+    }
+    // The network's own names are still answered by the embedded server.
+    let two_ip = b.inspect_container("two")["NetworkSettings"]["Networks"]["fwdnet"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = b.ok(["exec", "one", "nslookup", "two"]);
+    assert!(out.contains(&format!("Address: {two_ip}")), "{out}");
+    // After a restart the container still gets its own upstreams.
+    b.ok(["restart", "-t", "1", "two"]);
+    let out = b.ok(["exec", "two", "nslookup", "probe.example"]);
+    assert!(out.contains("Address: 192.0.2.32"), "{out}");
+}
+
+#[test]
+fn network_prune_filters_by_label_and_age() {
+    let Some(b) = root_berth() else { return };
+    let names = || custom_networks(&b);
+    let prune_args = |filters: &[&str]| {
+        let mut args = vec!["network".to_string(), "prune".into(), "-f".into()];
+        for f in filters {
+            args.extend(["--filter".to_string(), f.to_string()]);
+        }
+        args
+    };
+    let prune = |filters: &[&str]| b.ok(prune_args(filters));
+    b.ok(["network", "create", "--label", "team=a", "early"]);
+    b.ok([
+        "network", "create", "--label", "team=b", "--label", "tier=web", "late",
+    ]);
+    b.ok(["network", "create", "plain"]);
+    b.ok(["network", "create", "--label", "team=a", "busy"]);
+    b.ok(["create", "--network", "busy", "busybox", "true"]);
+    let all = "busy\nearly\nlate\nplain\n";
+    assert_eq!(names(), all);
+
+    for (filters, why) in [
+        (vec!["colour=red"], "invalid filter 'colour'"),
+        (
+            vec!["nope"],
+            "bad format of filter (expected name=value): nope",
+        ),
+        (
+            vec!["until=soon"],
+            "failed to parse value as time or duration: \"soon\"",
+        ),
+        (
+            vec!["until=1h", "until=2h"],
+            "more than one until filter specified",
+        ),
+    ] {
+        let run = b.fails(prune_args(&filters));
+        assert!(run.stderr.contains(why), "{filters:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert_eq!(names(), all);
+    }
+
+    // Everything is younger than an hour.
+    assert_eq!(prune(&["until=1h"]), "");
+    assert_eq!(names(), all);
+    // Only what carries no `team` label.
+    assert_eq!(prune(&["label!=team"]), "Deleted Networks:\nplain\n");
+    // A timestamp: what was created no later than `early`.
+    let created = b.ok(["network", "inspect", "-f", "{{.Created}}", "early"]);
+    let until = format!("until={}", created.trim());
+    assert_eq!(prune(&[&until, "label=team"]), "Deleted Networks:\nearly\n");
+    // `label!=K=V` keeps only the exact pair; `label=K` takes any value.
+    assert_eq!(prune(&["label!=tier=web"]), "");
+    assert_eq!(
+        prune(&["label=tier", "label!=tier=db"]),
+        "Deleted Networks:\nlate\n"
+    );
+    // A network in use is never pruned, whatever the filters say.
+    assert_eq!(prune(&["label=team=a"]), "");
+    assert_eq!(names(), "busy\n");
+}
+
+#[test]
+fn system_reset_keeps_a_bridge_another_root_still_uses() {
+    if !is_root() {
+        return;
+    }
+    let first = Berth::with_busybox();
+    let bridge = first.bridge();
+    // A second installation told to use the same default bridge, before it makes its store.
+    let second = Berth::new();
+    std::fs::write(
+        second.root().join("daemon.json"),
+        format!("{{\"bridge\": \"{bridge}\"}}\n"),
+    )
+    .unwrap();
+    second.import_busybox("busybox");
+    first.ok(["run", "-d", "--name", "mine", "busybox", "sleep", "60"]);
+    second.ok(["run", "-d", "--name", "theirs", "busybox", "sleep", "60"]);
+    let gateway = second.inspect_container("theirs")["NetworkSettings"]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let table = format!("berth-{bridge}");
+
+    first.ok(["system", "reset", "--force"]);
+    assert!(link_exists(&bridge), "{bridge} went with the first root");
+    assert!(nft_tables().contains(&table), "{}", nft_tables());
+    let forward = Command::new("iptables")
+        .args(["-S", "FORWARD"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(forward.contains(&bridge), "{forward}");
+    // The second root's container still reaches its gateway through the bridge.
+    second.ok(["exec", "theirs", "ping", "-c", "1", "-W", "5", &gateway]);
+
+    // The last user takes it all away.
+    second.ok(["system", "reset", "--force"]);
+    assert!(!link_exists(&bridge), "{bridge} is left");
+    assert!(!nft_tables().contains(&table), "{}", nft_tables());
 }

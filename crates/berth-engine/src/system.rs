@@ -1,6 +1,8 @@
 //! `info`, `system df` and `system prune`: what the store holds, what this machine can run,
 //! and clearing out what nothing uses.
 
+use std::collections::BTreeMap;
+
 use berth_image::store::RemovedImage;
 use serde_json::{json, Value};
 
@@ -80,6 +82,26 @@ impl Engine {
     }
 }
 
+/// The `--filter` of the prune verbs, as moby reads it.
+#[derive(Debug, Clone, Default)]
+pub struct PruneFilter {
+    /// `label=K[=V]`: only objects with all of these labels.
+    pub labels: Vec<(String, Option<String>)>,
+    /// `label!=K[=V]`: objects with all of these labels are kept (moby's `matchLabels`).
+    pub labels_not: Vec<(String, Option<String>)>,
+    /// `until=…`: only objects created no later than this (nanoseconds since the epoch).
+    pub until: Option<i64>,
+}
+
+impl PruneFilter {
+    /// Whether an object with these labels, created at `created` (nanoseconds), is pruned.
+    pub fn matches(&self, labels: &BTreeMap<String, String>, created: i64) -> bool {
+        labels_match(labels, &self.labels)
+            && (self.labels_not.is_empty() || !labels_match(labels, &self.labels_not))
+            && self.until.is_none_or(|t| created <= t)
+    }
+}
+
 /// What `system prune` removes besides stopped containers, unused networks and dangling images.
 #[derive(Debug, Clone, Default)]
 pub struct SystemPrune {
@@ -87,10 +109,8 @@ pub struct SystemPrune {
     pub all: bool,
     /// `--volumes`: unused anonymous volumes.
     pub volumes: bool,
-    /// `--filter label=K[=V]`: only objects with these labels.
-    pub labels: Vec<(String, Option<String>)>,
-    /// `--filter until=…`: only objects created before this (nanoseconds since the epoch).
-    pub until: Option<i64>,
+    /// `--filter label=K[=V]` and `until=…` (`label!` is the network verb's only).
+    pub filter: PruneFilter,
 }
 
 /// What `system prune` removed, per kind, in the order Docker prints them.
@@ -110,6 +130,7 @@ impl Engine {
     pub fn prune_system(&self, opts: &SystemPrune) -> Result<SystemPruneReport> {
         let mut report = SystemPruneReport::default();
         let mut container_filters: Vec<(String, String)> = opts
+            .filter
             .labels
             .iter()
             .map(|(k, v)| match v {
@@ -117,30 +138,28 @@ impl Engine {
                 None => ("label".to_string(), k.clone()),
             })
             .collect();
-        if let Some(until) = opts.until {
+        if let Some(until) = opts.filter.until {
             container_filters.push(("until".into(), until.to_string()));
         }
         let containers = self.prune_containers(&container_filters)?;
         report.containers = containers.removed;
         report.reclaimed += containers.reclaimed;
 
-        report.networks = self.prune_networks(&|net| {
-            labels_match(&net.labels, &opts.labels) && opts.until.is_none_or(|t| net.created < t)
-        })?;
+        report.networks = self.prune_networks(&opts.filter)?;
 
         if opts.volumes {
-            let volumes = self.prune_volumes(false, &opts.labels)?;
+            let volumes = self.prune_volumes(false, &opts.filter.labels)?;
             report.volumes = volumes.removed;
             report.reclaimed += volumes.reclaimed;
         }
 
-        let until_secs = opts.until.map(|t| t.div_euclid(1_000_000_000));
-        let images = self.prune_images(opts.all, &opts.labels, until_secs)?;
+        let until_secs = opts.filter.until.map(|t| t.div_euclid(1_000_000_000));
+        let images = self.prune_images(opts.all, &opts.filter.labels, until_secs)?;
         report.images = images.removed;
         report.reclaimed += images.reclaimed;
 
         // Cache records carry no labels: a label filter matches none of them.
-        if opts.labels.is_empty() {
+        if opts.filter.labels.is_empty() {
             let (keys, freed) =
                 crate::build::prune_used_before(self, opts.all, until_secs.unwrap_or(i64::MAX))
                     .map_err(|err| match err {

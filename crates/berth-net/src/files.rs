@@ -33,15 +33,24 @@ pub fn hosts(own: Option<(Ipv4Addr, &str)>, names: &[&str], extra: &[(String, Ip
 pub struct ResolvOptions<'a> {
     /// `--dns`: replaces the host's name servers.
     pub nameservers: &'a [String],
+    /// `--dns-search`: replaces the host's search domains; `.` stands for none.
+    pub search: &'a [String],
+    /// `--dns-option`: replaces the host's options.
+    pub options: &'a [String],
     /// The embedded DNS server of a user network: the only name server then.
     pub embedded: Option<Ipv4Addr>,
+    /// The container shares the host's network namespace, so the host's loopback name servers
+    /// (systemd-resolved, dnsmasq) are reachable and kept.
+    pub host_network: bool,
 }
 
-/// `/etc/resolv.conf` from the host's: search and options are kept; loopback name servers
-/// (unreachable from the container's namespace) are dropped, and Google's are used when none
-/// is left, as Docker does.
+/// `/etc/resolv.conf` from the host's, as Docker builds it: name servers first (`--dns`, the
+/// embedded server, or the host's minus the loopback ones, unreachable from the container's
+/// namespace, with Google's when none is left), then the search domains and options, each
+/// the host's unless the flags replace them.
 pub fn resolv_conf(host: &str, opts: &ResolvOptions<'_>) -> String {
-    let mut other = Vec::new();
+    let mut search = Vec::new();
+    let mut options = Vec::new();
     let mut servers = Vec::new();
     for line in host.lines() {
         let trimmed = line.trim();
@@ -52,12 +61,14 @@ pub fn resolv_conf(host: &str, opts: &ResolvOptions<'_>) -> String {
                         .parse::<IpAddr>()
                         .map(|ip| ip.is_loopback())
                         .unwrap_or(true);
-                    if !loopback {
+                    if !loopback || opts.host_network {
                         servers.push(server.to_string());
                     }
                 }
             }
-            Some("search") | Some("options") | Some("domain") => other.push(trimmed.to_string()),
+            // `domain` and `search` are two spellings of one setting (resolv.conf(5)).
+            Some("search") | Some("domain") => search.push(trimmed.to_string()),
+            Some("options") => options.push(trimmed.to_string()),
             _ => {}
         }
     }
@@ -68,15 +79,59 @@ pub fn resolv_conf(host: &str, opts: &ResolvOptions<'_>) -> String {
     } else if servers.is_empty() {
         servers = FALLBACK_NAMESERVERS.iter().map(|s| s.to_string()).collect();
     }
+    if !opts.search.is_empty() {
+        // moby drops `.` from the list, so `--dns-search .` alone leaves no search line.
+        let domains: Vec<&str> = opts
+            .search
+            .iter()
+            .map(String::as_str)
+            .filter(|d| *d != ".")
+            .collect();
+        search = Vec::new();
+        if !domains.is_empty() {
+            search.push(format!("search {}", domains.join(" ")));
+        }
+    }
+    if !opts.options.is_empty() {
+        options = vec![format!("options {}", opts.options.join(" "))];
+    }
     let mut text = String::new();
     for server in servers {
         text.push_str(&format!("nameserver {server}\n"));
     }
-    for line in other {
-        text.push_str(&line);
+    for line in search.iter().chain(&options) {
+        text.push_str(line);
         text.push('\n');
     }
     text
+}
+
+/// A `--dns-search` domain as Docker accepts it (`opts.ValidateDNSSearch`): `.`, or dot-separated
+/// labels of letters, digits and inner hyphens, with at least one letter, shorter than 255
+/// bytes; a trailing dot is dropped.
+pub fn search_domain(text: &str) -> Result<String, String> {
+    let text = text.trim_matches(' ');
+    if text == "." {
+        return Ok(text.to_string());
+    }
+    let invalid = || format!("{text} is not a valid domain");
+    let domain = text.trim_end().strip_suffix('.').unwrap_or(text.trim_end());
+    let label_ok = |label: &str| {
+        let bytes = label.as_bytes();
+        !bytes.is_empty()
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            && bytes[0] != b'-'
+            && bytes[bytes.len() - 1] != b'-'
+    };
+    if !text.bytes().any(|b| b.is_ascii_alphabetic())
+        || domain.len() >= 255
+        || !domain.split('.').all(label_ok)
+    {
+        return Err(invalid());
+    }
+    Ok(domain.to_string())
 }
 
 #[cfg(test)]
@@ -110,7 +165,7 @@ mod tests {
             "nameserver 10.1.1.1\n",
             &ResolvOptions {
                 nameservers: &dns,
-                embedded: None,
+                ..ResolvOptions::default()
             },
         );
         assert_eq!(text, "nameserver 1.1.1.1\n");
@@ -119,8 +174,79 @@ mod tests {
             &ResolvOptions {
                 nameservers: &dns,
                 embedded: Some(Ipv4Addr::new(172, 18, 0, 1)),
+                ..ResolvOptions::default()
             },
         );
         assert_eq!(text, "nameserver 172.18.0.1\n");
+    }
+
+    #[test]
+    fn search_and_options_flags_replace_the_hosts() {
+        let host =
+            "nameserver 10.1.1.1\ndomain corp\nsearch a.example b.example\noptions ndots:2\n";
+        let search = ["c.example".to_string(), "d.example".to_string()];
+        let options = ["ndots:5".to_string(), "timeout:1".to_string()];
+        let flags = ResolvOptions {
+            search: &search,
+            options: &options,
+            ..ResolvOptions::default()
+        };
+        assert_eq!(
+            resolv_conf(host, &flags),
+            "nameserver 10.1.1.1\nsearch c.example d.example\noptions ndots:5 timeout:1\n"
+        );
+        let only_search = ResolvOptions {
+            search: &search,
+            ..ResolvOptions::default()
+        };
+        assert_eq!(
+            resolv_conf(host, &only_search),
+            "nameserver 10.1.1.1\nsearch c.example d.example\noptions ndots:2\n"
+        );
+        let dot = [".".to_string()];
+        let no_search = ResolvOptions {
+            search: &dot,
+            ..ResolvOptions::default()
+        };
+        assert_eq!(
+            resolv_conf(host, &no_search),
+            "nameserver 10.1.1.1\noptions ndots:2\n"
+        );
+    }
+
+    #[test]
+    fn host_network_keeps_loopback_servers() {
+        let host = "nameserver 127.0.0.53\nsearch lan\n";
+        let opts = ResolvOptions {
+            host_network: true,
+            ..ResolvOptions::default()
+        };
+        assert_eq!(
+            resolv_conf(host, &opts),
+            "nameserver 127.0.0.53\nsearch lan\n"
+        );
+    }
+
+    #[test]
+    fn search_domains_are_checked_as_docker_does() {
+        assert_eq!(search_domain(".").unwrap(), ".");
+        assert_eq!(search_domain("example.com.").unwrap(), "example.com");
+        assert_eq!(search_domain(" a-1.b2 ").unwrap(), "a-1.b2");
+        for bad in [
+            "bad_dom",
+            "-lead.com",
+            "trail-.com",
+            "a..b",
+            "123",
+            "",
+            "a b",
+        ] {
+            assert_eq!(
+                search_domain(bad).unwrap_err(),
+                format!("{} is not a valid domain", bad.trim_matches(' ')),
+                "{bad:?}"
+            );
+        }
+        assert!(search_domain(&"a".repeat(255)).is_err());
     }
 }

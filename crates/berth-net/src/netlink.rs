@@ -186,6 +186,51 @@ impl Netlink {
         self.ack(RouteNetlinkMessage::SetLink(msg), 0)
     }
 
+    /// Brings link `index` up as a port of bridge `controller`, labelled with `owner` (its
+    /// IFLA_IFALIAS, which `ip link` shows as `alias`): one request, so marking the port costs
+    /// nothing extra.
+    pub fn attach_to_bridge(&mut self, index: u32, controller: u32, owner: &str) -> io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes.push(LinkAttribute::Controller(controller));
+        msg.attributes
+            .push(LinkAttribute::IfAlias(owner.to_string()));
+        self.ack(RouteNetlinkMessage::SetLink(msg), 0)
+    }
+
+    /// The ports of bridge `controller`: each one's name and owner label (see
+    /// [`Netlink::attach_to_bridge`]), if it has one.
+    pub fn bridge_ports(&mut self, controller: u32) -> io::Result<Vec<(String, Option<String>)>> {
+        let replies = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|reply| {
+                let RouteNetlinkMessage::NewLink(link) = reply else {
+                    return None;
+                };
+                let attributes = &link.attributes;
+                attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::Controller(c) if *c == controller))
+                    .then_some(())?;
+                let name = attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(name) => Some(name.clone()),
+                    _ => None,
+                })?;
+                let owner = attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfAlias(alias) => Some(alias.clone()),
+                    _ => None,
+                });
+                Some((name, owner))
+            })
+            .collect())
+    }
+
     /// Turns on hairpin mode on bridge port `index`: a container can reach itself through its
     /// own published port (the DNAT sends the packet back out of the port it came in on).
     pub fn set_hairpin(&mut self, index: u32) -> io::Result<()> {

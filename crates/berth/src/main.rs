@@ -85,6 +85,18 @@ fn usage_error(err: clap::Error) -> ExitCode {
                 value(ContextKind::InvalidArg).unwrap_or_default()
             )
         }
+        // Docker (cobra/pflag): `invalid argument "x" for "--flag" flag: why`.
+        ErrorKind::ValueValidation => {
+            let arg = value(ContextKind::InvalidArg).unwrap_or_default();
+            let flag = arg.split([' ', '=']).next().unwrap_or_default();
+            let why = std::error::Error::source(&err)
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            format!(
+                "invalid argument {:?} for {flag:?} flag: {why}",
+                value(ContextKind::InvalidValue).unwrap_or_default()
+            )
+        }
         ErrorKind::InvalidSubcommand => format!(
             "'{}' is not a berth command",
             value(ContextKind::InvalidSubcommand).unwrap_or_default()

@@ -170,6 +170,10 @@ pub struct HostConfig {
     pub publish_all_ports: bool,
     /// `--dns`.
     pub dns: Vec<String>,
+    /// `--dns-search`.
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    pub dns_options: Vec<String>,
     /// `--add-host name:ip`.
     pub extra_hosts: Vec<String>,
     pub restart_policy: RestartPolicy,

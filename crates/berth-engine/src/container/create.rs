@@ -176,6 +176,9 @@ fn validate_host_config(host: &HostConfig) -> Result<()> {
     if host.nano_cpus < 0 {
         return bad("Range of CPUs is from 0.01 to the number of CPUs available".into());
     }
+    if host.network_mode.starts_with("container:") && !host.dns.is_empty() {
+        return bad("conflicting options: dns and the network mode".into());
+    }
     if host.auto_remove && !host.restart_policy.is_none() {
         return bad("conflicting options: cannot specify both --restart and --rm".into());
     }

@@ -214,6 +214,43 @@ pub fn create_link(nl: &mut Netlink, net: &Network) -> Result<()> {
     Ok(())
 }
 
+/// Longest interface alias the kernel keeps (IFALIASZ less the NUL).
+const MAX_ALIAS: usize = 255;
+
+/// The label this installation puts on the bridge ports of its containers: its absolute root,
+/// or a digest of it when the path is too long for an interface alias.
+pub fn port_owner(root: &Path) -> String {
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let label = format!("berth {}", root.display());
+    if label.len() <= MAX_ALIAS {
+        return label;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    format!("berth sha256:{}", hex::encode(digest))
+}
+
+/// The ports of `bridge` that are not `owner`'s: another installation's containers (or
+/// anything else plugged in by hand). Ports of this installation's removed containers may
+/// linger while the kernel destroys their namespaces; they carry `owner` and do not count.
+pub fn foreign_ports(bridge: &str, owner: &str) -> Result<Vec<String>> {
+    let mut nl = Netlink::open().map_err(|e| net_err("open netlink", e))?;
+    let Some(index) = nl
+        .link_index(bridge)
+        .map_err(|e| net_err("look up the bridge", e))?
+    else {
+        return Ok(Vec::new());
+    };
+    let ports = nl
+        .bridge_ports(index)
+        .map_err(|e| net_err(&format!("list the ports of {bridge}"), e))?;
+    Ok(ports
+        .into_iter()
+        .filter(|(_, label)| label.as_deref() != Some(owner))
+        .map(|(name, _)| name)
+        .collect())
+}
+
 /// Removes the bridge, its nft table and its forwarding rules; anything already gone is fine.
 pub fn remove_link(bridge: &str) -> Result<()> {
     let mut errors = Vec::new();

@@ -1,6 +1,7 @@
 //! The embedded DNS server of a user network: a `berth dns-server <network-id>` process
 //! (detached like a monitor) listening on the network's gateway, port 53, answering for the
-//! names, aliases and short IDs of the network's running containers and forwarding the rest.
+//! names, aliases and short IDs of the network's running containers and forwarding the rest
+//! (to the asking container's `--dns` servers when it has them, to the host's otherwise).
 //!
 //! The first container start on the network spawns it; it exits by itself once no container
 //! on the network runs (or the network is gone), and `network rm` stops it. Its `flock` on
@@ -12,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -98,6 +99,8 @@ pub fn stop(runroot: &Path, network_id: &str) {
 struct NetworkRecords {
     conn: Connection,
     network_id: String,
+    /// Whether unknown names are forwarded at all (not on an internal network).
+    forwarding: bool,
     snapshot: RefCell<Snapshot>,
 }
 
@@ -107,6 +110,8 @@ struct Snapshot {
     loaded: bool,
     a: HashMap<String, Vec<Ipv4Addr>>,
     ptr: HashMap<Ipv4Addr, String>,
+    /// The `--dns` servers of the containers that have their own, by their address here.
+    upstreams: HashMap<Ipv4Addr, Vec<SocketAddr>>,
 }
 
 impl NetworkRecords {
@@ -127,7 +132,8 @@ impl NetworkRecords {
         let rows = self
             .conn
             .prepare_cached(
-                "SELECT c.id, c.name, e.aliases, e.ip FROM endpoints e JOIN containers c ON c.id = e.container_id
+                "SELECT c.id, c.name, e.aliases, e.ip, json_extract(c.host_config, '$.Dns')
+                 FROM endpoints e JOIN containers c ON c.id = e.container_id
                  WHERE e.network_id = ?1 AND e.ip IS NOT NULL",
             )
             .and_then(|mut stmt| {
@@ -137,15 +143,27 @@ impl NetworkRecords {
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
             .unwrap_or_default();
-        for (id, name, aliases, ip) in rows {
+        for (id, name, aliases, ip, dns) in rows {
             let Ok(ip) = ip.parse::<Ipv4Addr>() else {
                 continue;
             };
+            let servers: Vec<String> = dns
+                .and_then(|dns| serde_json::from_str(&dns).ok())
+                .unwrap_or_default();
+            let upstreams: Vec<SocketAddr> = servers
+                .iter()
+                .filter_map(|server| server.parse::<IpAddr>().ok())
+                .map(|server| SocketAddr::new(server, 53))
+                .collect();
+            if !upstreams.is_empty() {
+                fresh.upstreams.insert(ip, upstreams);
+            }
             let aliases: Vec<String> = serde_json::from_str(&aliases).unwrap_or_default();
             fresh.ptr.insert(ip, name.clone());
             for key in std::iter::once(name)
@@ -186,6 +204,20 @@ impl Records for NetworkRecords {
         self.refresh();
         self.snapshot.borrow().ptr.get(&ip).cloned()
     }
+
+    /// A container's `--dns`, as Docker's embedded server forwards to it. Loopback servers
+    /// are the host's: this server runs in the host's namespace, as moby's forwards to
+    /// loopback resolvers from the host's.
+    fn upstreams_for(&self, client: IpAddr) -> Option<Vec<SocketAddr>> {
+        let IpAddr::V4(client) = client else {
+            return None;
+        };
+        if !self.forwarding {
+            return None;
+        }
+        self.refresh();
+        self.snapshot.borrow().upstreams.get(&client).cloned()
+    }
 }
 
 /// `berth dns-server <network-id>`: serves until the network has no running container.
@@ -223,6 +255,7 @@ pub fn server_main(root: &Path, runroot: &Path, network_id: &str, ready_fd: Opti
     let mut records = NetworkRecords {
         conn,
         network_id: net.id.clone(),
+        forwarding: !net.internal,
         snapshot: RefCell::new(Snapshot::default()),
     };
     loop {

@@ -182,11 +182,20 @@ pub fn setup(conn: &Connection, root: &Path, runroot: &Path, c: &Container) -> R
     let dir = crate::container::container_dir(root, &c.id);
     let mode = c.host_config.network_mode.as_str();
     if mode == "host" {
-        write_files(
-            &dir,
-            &host_file("/etc/hosts"),
-            &host_file("/etc/resolv.conf"),
-        )?;
+        let host_resolv = host_file("/etc/resolv.conf");
+        let h = &c.host_config;
+        let resolv = if h.dns.is_empty() && h.dns_search.is_empty() && h.dns_options.is_empty() {
+            host_resolv
+        } else {
+            files::resolv_conf(
+                &host_resolv,
+                &ResolvOptions {
+                    host_network: true,
+                    ..resolv_options(c)
+                },
+            )
+        };
+        write_files(&dir, &host_file("/etc/hosts"), &resolv)?;
         return Ok(Attachment::default());
     }
     if let Some(target) = mode.strip_prefix("container:") {
@@ -241,6 +250,7 @@ fn setup_namespace(
         .map_err(|e| net_err("bring up loopback", e))?;
 
     let mut host_nl = Netlink::open().map_err(|e| net_err("open netlink", e))?;
+    let owner = bridge::port_owner(root);
     let mut own: Option<(Ipv4Addr, Network, Vec<String>)> = None;
     let mut embedded_dns = None;
     let mut routed = false;
@@ -248,6 +258,7 @@ fn setup_namespace(
         let net = bridge::ensure(conn, root, &resolve(conn, &ep.network_id)?)?;
         let ip = lease(conn, &net, &ep, &c.id)?;
         let veth = plug(
+            &owner,
             &mut host_nl,
             &mut inside,
             &ns.file,
@@ -286,15 +297,27 @@ fn setup_namespace(
         &names,
         &extra,
     );
+    // On a user network `--dns` is not the container's resolver but the embedded server's
+    // upstream for this container (see `dns`).
     let resolv = files::resolv_conf(
         &host_file("/etc/resolv.conf"),
         &ResolvOptions {
-            nameservers: &c.host_config.dns,
             embedded: embedded_dns,
+            ..resolv_options(c)
         },
     );
     write_files(dir, &hosts, &resolv)?;
     Ok(attachment)
+}
+
+/// The container's `--dns`, `--dns-search` and `--dns-option`.
+fn resolv_options(c: &Container) -> ResolvOptions<'_> {
+    ResolvOptions {
+        nameservers: &c.host_config.dns,
+        search: &c.host_config.dns_search,
+        options: &c.host_config.dns_options,
+        ..ResolvOptions::default()
+    }
 }
 
 /// `--add-host name:ip` (`host-gateway`: the network's gateway).
@@ -369,9 +392,12 @@ pub(super) fn lease(conn: &Connection, net: &Network, ep: &Endpoint, id: &str) -
     Ok(ip)
 }
 
-/// A veth pair: `veth…` on the bridge, `eth<k>` with `ip` inside; the first endpoint on a
-/// network that is not internal gets the default route.
+/// A veth pair: `veth…` on the bridge (labelled with the installation's
+/// [`bridge::port_owner`]), `eth<k>` with `ip` inside; the first endpoint on a network that is
+/// not internal gets the default route.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn plug(
+    owner: &str,
     host_nl: &mut Netlink,
     inside: &mut Netlink,
     ns_file: &OwnedFd,
@@ -397,7 +423,7 @@ pub(super) fn plug(
         .map_err(|e| net_err("look up the veth", e))?
         .ok_or_else(|| EngineError::Conflict(format!("veth {veth} vanished")))?;
     host_nl
-        .set_link(host_index, None, Some(bridge_index))
+        .attach_to_bridge(host_index, bridge_index, owner)
         .map_err(|e| net_err("attach the veth to the bridge", e))?;
     host_nl
         .set_hairpin(host_index)

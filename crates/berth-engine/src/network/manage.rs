@@ -13,6 +13,7 @@ use super::bridge::{self, net_err, HostLock};
 use super::endpoint::{self, EndpointOptions};
 use super::{load_all, resolve, Network};
 use crate::container::state::{self, Container};
+use crate::system::PruneFilter;
 use crate::{Engine, EngineError, Result};
 
 /// `network create` flags.
@@ -287,12 +288,15 @@ impl Engine {
         Ok(net)
     }
 
-    /// Removes every user network no container uses (and `matching` accepts); returns their
+    /// Removes every user network no container uses (and `filter` matches); returns their
     /// names.
-    pub fn prune_networks(&self, matching: &dyn Fn(&Network) -> bool) -> Result<Vec<String>> {
+    pub fn prune_networks(&self, filter: &PruneFilter) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for net in load_all(self.db())? {
-            if net.is_predefined() || !matching(&net) || !self.network_users(&net).is_empty() {
+            if net.is_predefined()
+                || !filter.matches(&net.labels, net.created)
+                || !self.network_users(&net).is_empty()
+            {
                 continue;
             }
             self.remove_network(&net.id)?;
@@ -347,6 +351,7 @@ impl Engine {
         let mut host_nl = Netlink::open().map_err(|e| net_err("open netlink", e))?;
         let mut routed = true;
         let veth = endpoint::plug(
+            &bridge::port_owner(self.root()),
             &mut host_nl,
             &mut inside,
             &ns_file,
@@ -399,16 +404,29 @@ impl Engine {
     }
 
     /// Removes every network and the default bridge (`system reset`): containers must be gone.
+    /// A bridge that another installation's containers are still plugged into (daemon.json
+    /// may give several roots one `bridge`) stays, with its nft table and forwarding rules.
     pub fn reset_networks(&self) -> Result<()> {
         let mut errors = Vec::new();
+        let owner = bridge::port_owner(self.root());
         for net in load_all(self.db())? {
             if !net.is_bridge() {
                 continue;
             }
             super::dns::stop(self.runroot(), &net.id);
             let _lock = HostLock::take()?;
-            if let Err(e) = bridge::remove_link(&net.bridge) {
-                errors.push(e.to_string());
+            match bridge::foreign_ports(&net.bridge, &owner) {
+                Ok(ports) if ports.is_empty() => {
+                    if let Err(e) = bridge::remove_link(&net.bridge) {
+                        errors.push(e.to_string());
+                    }
+                }
+                Ok(ports) => tracing::info!(
+                    bridge = %net.bridge,
+                    ?ports,
+                    "keeping the bridge: other installations use it"
+                ),
+                Err(e) => errors.push(e.to_string()),
             }
             if net.is_predefined() {
                 self.db().execute(

@@ -28,7 +28,8 @@ pub(crate) enum Client {
     Tcp(u64),
 }
 
-/// The resolvers behind this server and how long each gets to answer.
+/// The resolvers a query goes to, in order, and how long each gets to answer.
+#[derive(Clone)]
 pub(crate) struct Upstreams {
     pub(crate) addresses: Vec<SocketAddr>,
     pub(crate) timeout: Duration,
@@ -59,6 +60,8 @@ pub(crate) struct Forward {
     /// The client's packet with `upstream_id` in place of its own id.
     query: Vec<u8>,
     upstream_id: u16,
+    /// The resolvers chosen for this client.
+    upstreams: Upstreams,
     /// Index of the upstream being tried.
     upstream: usize,
     link: Link,
@@ -74,7 +77,7 @@ impl Forward {
         packet: &[u8],
         request: Message,
         client: Client,
-        upstreams: &Upstreams,
+        upstreams: Upstreams,
         now: Instant,
     ) -> (Forward, Progress) {
         let upstream_id = rand::random::<u16>();
@@ -85,12 +88,13 @@ impl Forward {
             request,
             query,
             upstream_id,
+            upstreams,
             upstream: 0,
             link: Link::Idle,
             deadline: now,
             fallback: None,
         };
-        let progress = forward.try_from(0, upstreams, now);
+        let progress = forward.try_from(0, now);
         (forward, progress)
     }
 
@@ -105,27 +109,23 @@ impl Forward {
     }
 
     /// The socket is ready: read the reply (or finish sending over TCP).
-    pub(crate) fn on_ready(
-        &mut self,
-        upstreams: &Upstreams,
-        scratch: &mut [u8],
-        now: Instant,
-    ) -> Progress {
+    pub(crate) fn on_ready(&mut self, scratch: &mut [u8], now: Instant) -> Progress {
         match self.receive(scratch) {
-            Ok(Some(reply)) => self.judge(reply, upstreams, now),
+            Ok(Some(reply)) => self.judge(reply, now),
             Ok(None) => Progress::Waiting,
             Err(error) => {
-                let upstream = upstreams.addresses.get(self.upstream);
+                let upstream = self.upstreams.addresses.get(self.upstream);
                 tracing::debug!(?upstream, %error, "upstream failed");
-                self.try_from(self.upstream + 1, upstreams, now)
+                self.try_from(self.upstream + 1, now)
             }
         }
     }
 
     /// The current upstream took too long: move on to the next.
-    pub(crate) fn on_timeout(&mut self, upstreams: &Upstreams, now: Instant) -> Progress {
-        tracing::debug!(upstream = ?upstreams.addresses.get(self.upstream), "upstream timed out");
-        self.try_from(self.upstream + 1, upstreams, now)
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> Progress {
+        let upstream = self.upstreams.addresses.get(self.upstream);
+        tracing::debug!(?upstream, "upstream timed out");
+        self.try_from(self.upstream + 1, now)
     }
 
     /// A reply from the current upstream if one has fully arrived; an error means this upstream
@@ -173,43 +173,42 @@ impl Forward {
 
     /// Relays a good reply, retries a truncated one over TCP, and moves on from an upstream that
     /// says it cannot help.
-    fn judge(&mut self, reply: Vec<u8>, upstreams: &Upstreams, now: Instant) -> Progress {
+    fn judge(&mut self, reply: Vec<u8>, now: Instant) -> Progress {
         let Ok(header) = Header::from_bytes(&reply) else {
-            return self.try_from(self.upstream + 1, upstreams, now);
+            return self.try_from(self.upstream + 1, now);
         };
         let over_udp = matches!(self.link, Link::Udp(_));
         if header.metadata.truncation && over_udp && matches!(self.client, Client::Tcp(_)) {
-            return match self.open_tcp(upstreams.addresses[self.upstream]) {
+            return match self.open_tcp(self.upstreams.addresses[self.upstream]) {
                 Ok(link) => {
                     self.link = link;
-                    self.deadline = now + upstreams.timeout;
+                    self.deadline = now + self.upstreams.timeout;
                     Progress::Waiting
                 }
-                Err(_) => self.give_up_on_this(reply, upstreams, now),
+                Err(_) => self.give_up_on_this(reply, now),
             };
         }
         match header.metadata.response_code {
-            ResponseCode::ServFail | ResponseCode::Refused => {
-                self.give_up_on_this(reply, upstreams, now)
-            }
+            ResponseCode::ServFail | ResponseCode::Refused => self.give_up_on_this(reply, now),
             _ => self.finish(Some(reply)),
         }
     }
 
-    fn give_up_on_this(&mut self, reply: Vec<u8>, upstreams: &Upstreams, now: Instant) -> Progress {
+    fn give_up_on_this(&mut self, reply: Vec<u8>, now: Instant) -> Progress {
         self.fallback = Some(reply);
-        self.try_from(self.upstream + 1, upstreams, now)
+        self.try_from(self.upstream + 1, now)
     }
 
     /// Sends the query to upstream `first` or, failing that, the ones after it.
-    fn try_from(&mut self, first: usize, upstreams: &Upstreams, now: Instant) -> Progress {
+    fn try_from(&mut self, first: usize, now: Instant) -> Progress {
         self.link = Link::Idle;
-        for (index, &address) in upstreams.addresses.iter().enumerate().skip(first) {
+        for index in first..self.upstreams.addresses.len() {
+            let address = self.upstreams.addresses[index];
             match self.send_udp(address) {
                 Ok(socket) => {
                     self.upstream = index;
                     self.link = Link::Udp(socket);
-                    self.deadline = now + upstreams.timeout;
+                    self.deadline = now + self.upstreams.timeout;
                     return Progress::Waiting;
                 }
                 Err(error) => tracing::debug!(upstream = %address, %error, "cannot reach upstream"),

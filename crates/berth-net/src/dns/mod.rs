@@ -24,7 +24,9 @@
 //! treatment: a name the records do not know is simply forwarded.
 //!
 //! **Forwarding.** Anything else is relayed unchanged (but for a fresh random id, restored in the
-//! reply) to the upstreams in order, each with a short timeout ([`DEFAULT_UPSTREAM_TIMEOUT`]);
+//! reply) to the upstreams in order (the querying container's own, from
+//! [`Records::upstreams_for`] by its source address, as Docker's embedded server uses a
+//! container's `--dns`; the server's otherwise), each with a short timeout ([`DEFAULT_UPSTREAM_TIMEOUT`]);
 //! an upstream that times out, refuses or fails sends the query on to the next, and when none is
 //! left the client gets the last failure or SERVFAIL. A truncated UDP reply for a TCP client is
 //! fetched again over TCP. Each in-flight query is a socket in the same poll set, so a slow
@@ -44,7 +46,7 @@ mod tcp;
 #[cfg(test)]
 mod tests;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 pub use resolv_conf::upstreams_from_resolv_conf;
 pub use server::{DnsServer, DEFAULT_UPSTREAM_TIMEOUT};
@@ -56,4 +58,11 @@ pub trait Records {
     fn lookup_a(&self, name: &str) -> Vec<Ipv4Addr>;
     /// The name of the container holding `ip` on this network, if any.
     fn lookup_ptr(&self, ip: Ipv4Addr) -> Option<String>;
+    /// The resolvers for the names the records do not know, when the client at `client` has
+    /// its own (a container's `--dns`); `None` means the server's. Asked once per forwarded
+    /// query, so an answer may come from a cache the implementation keeps fresh.
+    fn upstreams_for(&self, client: IpAddr) -> Option<Vec<SocketAddr>> {
+        let _ = client;
+        None
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,8 @@ const EPHEMERAL_PORT_ATTEMPTS: usize = 16;
 pub struct DnsServer {
     udp: UdpSocket,
     tcp: TcpListener,
+    /// Where both sockets listen: never an upstream, or a query would loop back to us.
+    bound: SocketAddr,
     upstreams: Upstreams,
 }
 
@@ -57,6 +59,7 @@ impl DnsServer {
         Ok(DnsServer {
             udp,
             tcp,
+            bound,
             upstreams: Upstreams {
                 addresses,
                 timeout: DEFAULT_UPSTREAM_TIMEOUT,
@@ -78,6 +81,21 @@ impl DnsServer {
     /// (`DEFAULT_UPSTREAM_TIMEOUT` unless changed).
     pub fn set_upstream_timeout(&mut self, timeout: Duration) {
         self.upstreams.timeout = timeout;
+    }
+
+    /// The upstreams for a query from `source`: the ones [`Records::upstreams_for`] names for
+    /// it (minus this server itself), or the server's own.
+    fn upstreams_for(&self, records: &impl Records, source: Option<IpAddr>) -> Upstreams {
+        match source.and_then(|ip| records.upstreams_for(ip)) {
+            Some(addresses) => Upstreams {
+                addresses: addresses
+                    .into_iter()
+                    .filter(|upstream| *upstream != self.bound)
+                    .collect(),
+                timeout: self.upstreams.timeout,
+            },
+            None => self.upstreams.clone(),
+        }
     }
 
     /// Blocking loop; calls `keep_going()` at least once per second and returns Ok when it says
@@ -215,7 +233,7 @@ impl Session<'_> {
                     let Some(forward) = self.forwards.get_mut(&key) else {
                         continue;
                     };
-                    let progress = forward.on_ready(&self.server.upstreams, &mut self.scratch, now);
+                    let progress = forward.on_ready(&mut self.scratch, now);
                     self.settle(key, progress, now);
                 }
             }
@@ -242,8 +260,8 @@ impl Session<'_> {
 
     fn accept_clients(&mut self, now: Instant) {
         for _ in 0..BATCH {
-            let stream = match self.server.tcp.accept() {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match self.server.tcp.accept() {
+                Ok(accepted) => accepted,
                 Err(error) => {
                     if error.kind() != ErrorKind::WouldBlock {
                         tracing::debug!(%error, "accepting a TCP client failed");
@@ -255,7 +273,7 @@ impl Session<'_> {
                 continue;
             }
             let key = self.key();
-            self.clients.insert(key, Connection::new(stream, now));
+            self.clients.insert(key, Connection::new(stream, peer, now));
         }
     }
 
@@ -309,8 +327,12 @@ impl Session<'_> {
                     }
                     return;
                 }
-                let (forward, progress) =
-                    Forward::start(packet, request, client, &self.server.upstreams, now);
+                let source = match client {
+                    Client::Udp(peer) => Some(peer.ip()),
+                    Client::Tcp(key) => self.clients.get(&key).map(|c| c.peer.ip()),
+                };
+                let upstreams = self.server.upstreams_for(records, source);
+                let (forward, progress) = Forward::start(packet, request, client, upstreams, now);
                 let key = self.key();
                 if let Client::Tcp(client_key) = client {
                     if let Some(connection) = self.clients.get_mut(&client_key) {
@@ -379,7 +401,7 @@ impl Session<'_> {
             .collect();
         for key in overdue {
             if let Some(forward) = self.forwards.get_mut(&key) {
-                let progress = forward.on_timeout(&self.server.upstreams, now);
+                let progress = forward.on_timeout(now);
                 self.settle(key, progress, now);
             }
         }

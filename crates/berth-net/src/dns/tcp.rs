@@ -3,7 +3,7 @@
 //! bring tokio into this tiny process, so the two-byte prefix is handled here.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 const LENGTH_PREFIX: usize = 2;
@@ -70,6 +70,8 @@ pub(crate) fn write_available(stream: &mut TcpStream, pending: &mut Vec<u8>) -> 
 /// One connected client.
 pub(crate) struct Connection {
     pub(crate) stream: TcpStream,
+    /// Who connected: the container whose upstreams its queries go to.
+    pub(crate) peer: SocketAddr,
     received: Vec<u8>,
     pub(crate) unsent: Vec<u8>,
     peer_closed: bool,
@@ -80,9 +82,10 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(stream: TcpStream, now: Instant) -> Connection {
+    pub(crate) fn new(stream: TcpStream, peer: SocketAddr, now: Instant) -> Connection {
         Connection {
             stream,
+            peer,
             received: Vec::new(),
             unsent: Vec::new(),
             peer_closed: false,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -24,6 +24,7 @@ const LOOPBACK_ANY_PORT: &str = "127.0.0.1:0";
 pub(super) struct Table {
     a: HashMap<String, Vec<Ipv4Addr>>,
     ptr: HashMap<Ipv4Addr, String>,
+    upstreams: HashMap<IpAddr, Vec<SocketAddr>>,
 }
 
 impl Table {
@@ -36,6 +37,12 @@ impl Table {
         }
         self
     }
+
+    /// Queries from `client` go to `upstreams` (a container's `--dns`).
+    fn forwarding(mut self, client: IpAddr, upstreams: Vec<SocketAddr>) -> Table {
+        self.upstreams.insert(client, upstreams);
+        self
+    }
 }
 
 impl Records for Table {
@@ -45,6 +52,10 @@ impl Records for Table {
 
     fn lookup_ptr(&self, ip: Ipv4Addr) -> Option<String> {
         self.ptr.get(&ip).cloned()
+    }
+
+    fn upstreams_for(&self, client: IpAddr) -> Option<Vec<SocketAddr>> {
+        self.upstreams.get(&client).cloned()
     }
 }
 
@@ -526,4 +537,43 @@ fn tcp_client_that_half_closes_still_gets_its_forwarded_reply() {
     assert_eq!(reply.metadata.id, query.metadata.id);
     assert_eq!(a_records(&reply), [Ipv4Addr::new(192, 0, 2, 11)]);
     assert!(received.is_empty());
+}
+
+#[test]
+fn a_client_with_its_own_upstreams_is_forwarded_to_them() {
+    let shared = FakeUpstream::start(Upstream::Answers(Ipv4Addr::new(192, 0, 2, 20)));
+    let own = FakeUpstream::start(Upstream::Answers(Ipv4Addr::new(192, 0, 2, 21)));
+    let picky: IpAddr = "127.0.0.1".parse().unwrap();
+    let server = Running::start(
+        network_table().forwarding(picky, vec![closed_port(), own.address]),
+        vec![shared.address],
+        Duration::from_millis(300),
+    );
+    let query = question("example.org", RecordType::A);
+    // From 127.0.0.1: its own upstreams, over UDP and TCP; local names stay local.
+    assert_eq!(
+        a_records(&ask_udp(server.address, &query)),
+        [Ipv4Addr::new(192, 0, 2, 21)]
+    );
+    let local = question("web", RecordType::A);
+    let replies = ask_tcp(server.address, &[&query, &local]);
+    let by_id = |id: u16| replies.iter().find(|r| r.metadata.id == id).unwrap();
+    assert_eq!(
+        a_records(by_id(query.metadata.id)),
+        [Ipv4Addr::new(192, 0, 2, 21)]
+    );
+    assert_eq!(
+        a_records(by_id(local.metadata.id)),
+        [Ipv4Addr::new(10, 89, 0, 2)]
+    );
+    // From another loopback address: the server's upstreams.
+    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+    other.set_read_timeout(Some(CLIENT_PATIENCE)).unwrap();
+    other
+        .send_to(&query.to_vec().unwrap(), server.address)
+        .unwrap();
+    let mut buffer = [0u8; 65_535];
+    let n = other.recv(&mut buffer).expect("no reply from the server");
+    let reply = Message::from_vec(&buffer[..n]).unwrap();
+    assert_eq!(a_records(&reply), [Ipv4Addr::new(192, 0, 2, 20)]);
 }

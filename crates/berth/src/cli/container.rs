@@ -114,8 +114,14 @@ pub struct CreateFlags {
     #[arg(long)]
     pub expose: Vec<String>,
     /// Set custom DNS servers
-    #[arg(long)]
+    #[arg(long, value_parser = dns_server)]
     pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long, value_parser = berth_net::files::search_domain)]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long, alias = "dns-opt")]
+    pub dns_option: Vec<String>,
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long)]
     pub add_host: Vec<String>,
@@ -447,4 +453,13 @@ pub struct MonitorArgs {
     /// Descriptor of the container's lock
     #[arg(long)]
     pub lock_fd: i32,
+}
+
+/// A `--dns` server: an IP address, as Docker's `opts.ValidateIPAddress` wants.
+fn dns_server(text: &str) -> Result<String, String> {
+    let trimmed = text.trim_matches(' ');
+    trimmed
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_string())
+        .map_err(|_| format!("{trimmed} is not an ip address"))
 }

@@ -163,6 +163,8 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
             port_bindings,
             publish_all_ports: flags.publish_all,
             dns: flags.dns.clone(),
+            dns_search: flags.dns_search.clone(),
+            dns_options: flags.dns_option.clone(),
             extra_hosts: flags.add_host.clone(),
             restart_policy: restart,
             auto_remove: flags.rm,

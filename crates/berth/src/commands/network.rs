@@ -168,13 +168,11 @@ pub fn rm(engine: &Engine, args: NetworkRmArgs) -> Result<ExitCode> {
 }
 
 pub fn prune(engine: &Engine, args: NetworkPruneArgs) -> Result<ExitCode> {
-    if !args.filter.is_empty() {
-        return Err(usage("network prune filters are not supported".into()));
-    }
+    let filter = super::system::prune_filter(&args.filter, &["label", "label!", "until"])?;
     if !args.force && !super::image::confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")? {
         return Ok(ExitCode::SUCCESS);
     }
-    let removed = engine.prune_networks(&|_| true).map_err(engine_error)?;
+    let removed = engine.prune_networks(&filter).map_err(engine_error)?;
     if !removed.is_empty() {
         println!("Deleted Networks:");
         for name in removed {

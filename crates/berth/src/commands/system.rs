@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use berth_engine::events::{Event, EventFilter, Follower, Wake};
-use berth_engine::system::SystemPrune;
+use berth_engine::system::{PruneFilter, SystemPrune};
+use berth_engine::volume::list::parse_label;
 use berth_engine::Engine;
 use berth_image::store::RemovedImage;
 use serde_json::{json, Value};
@@ -276,25 +277,40 @@ fn prune_warning(args: &SystemPruneArgs) -> String {
     text
 }
 
-/// `--filter` of `system prune`: `label=K[=V]` and `until=TIME`.
-fn prune_filters(args: &SystemPruneArgs) -> Result<SystemPrune> {
-    let mut opts = SystemPrune {
-        all: args.all,
-        volumes: args.volumes,
-        ..SystemPrune::default()
-    };
-    for f in &args.filter {
-        match f.split_once('=') {
-            Some(("label", value)) => opts.labels.push(match value.split_once('=') {
-                Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                None => (value.to_string(), None),
-            }),
-            Some(("until", value)) => opts.until = Some(parse_time(value)?),
-            Some((key, _)) => bail!("invalid filter '{key}'"),
-            None => bail!("bad format of filter (expected name=value): {f}"),
+/// The `--filter` flags of a prune verb as moby reads them: the `accepted` keys of `label`,
+/// `label!` and `until`, at most one `until`.
+pub(crate) fn prune_filter(raw: &[String], accepted: &[&str]) -> Result<PruneFilter> {
+    let mut filter = PruneFilter::default();
+    for f in raw {
+        let Some((key, value)) = f.split_once('=') else {
+            bail!("bad format of filter (expected name=value): {f}");
+        };
+        if !accepted.contains(&key) {
+            bail!("invalid filter '{key}'");
+        }
+        match key {
+            "label" => filter.labels.push(parse_label(value)),
+            "label!" => filter.labels_not.push(parse_label(value)),
+            _ if filter.until.is_some() => bail!("more than one until filter specified"),
+            _ => {
+                let until = parse_time(value).map_err(|_| {
+                    anyhow::anyhow!("failed to parse value as time or duration: {value:?}")
+                })?;
+                filter.until = Some(until);
+            }
         }
     }
-    if args.volumes && opts.until.is_some() {
+    Ok(filter)
+}
+
+/// `--filter` of `system prune`: `label=K[=V]` and `until=TIME`.
+fn prune_filters(args: &SystemPruneArgs) -> Result<SystemPrune> {
+    let opts = SystemPrune {
+        all: args.all,
+        volumes: args.volumes,
+        filter: prune_filter(&args.filter, &["label", "until"])?,
+    };
+    if args.volumes && opts.filter.until.is_some() {
         bail!("The \"until\" filter is not supported with \"--volumes\"");
     }
     Ok(opts)

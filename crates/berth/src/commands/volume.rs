@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use berth_engine::volume::list::{parse_label, VolumeFilter};
+use berth_engine::volume::list::VolumeFilter;
 use berth_engine::volume::mounts::{
     BindOptions, DriverConfig, MountSpec, TmpfsOptions, VolumeOptions,
 };
@@ -130,13 +130,7 @@ fn rm(engine: &Engine, args: VolumeRmArgs) -> Result<ExitCode> {
 }
 
 fn prune(engine: &Engine, args: VolumePruneArgs) -> Result<ExitCode> {
-    let mut labels = Vec::new();
-    for f in &args.filter {
-        match f.split_once('=') {
-            Some(("label", value)) => labels.push(parse_label(value)),
-            _ => bail!("invalid filter '{f}'"),
-        }
-    }
+    let labels = super::system::prune_filter(&args.filter, &["label"])?.labels;
     if !args.force {
         let warning = if args.all {
             "WARNING! This will remove all local volumes not used by at least one container."

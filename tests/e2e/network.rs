@@ -962,3 +962,98 @@ fn system_reset_keeps_a_bridge_another_root_still_uses() {
     assert!(!link_exists(&bridge), "{bridge} is left");
     assert!(!nft_tables().contains(&table), "{}", nft_tables());
 }
+
+#[test]
+fn legacy_links_give_hosts_entries_and_environment() {
+    let Some(b) = root_berth() else { return };
+    b.ok([
+        "run",
+        "-d",
+        "--name",
+        "link-db",
+        "-e",
+        "PASSWORD=secret",
+        "--expose",
+        "5432",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let db_ip = b
+        .ok([
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            "link-db",
+        ])
+        .trim()
+        .to_string();
+    let db_hostname = b.ok(["inspect", "-f", "{{.Config.Hostname}}", "link-db"]);
+    let out = b.ok([
+        "run",
+        "--rm",
+        "--name",
+        "link-web",
+        "--link",
+        "link-db:db",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts; env | sort; ping -c 1 -W 5 db >/dev/null && echo reached",
+    ]);
+    assert!(
+        out.contains(&format!("{db_ip}\tdb {} link-db\n", db_hostname.trim())),
+        "{out}"
+    );
+    for var in [
+        format!("DB_PORT=tcp://{db_ip}:5432"),
+        format!("DB_PORT_5432_TCP_ADDR={db_ip}"),
+        "DB_PORT_5432_TCP_PORT=5432".to_string(),
+        "DB_NAME=/link-web/db".to_string(),
+        "DB_ENV_PASSWORD=secret".to_string(),
+    ] {
+        assert!(out.lines().any(|l| l == var), "{var} in {out}");
+    }
+    assert!(out.ends_with("reached\n"), "{out}");
+
+    b.ok([
+        "create", "--name", "link-app", "--link", "link-db", "busybox", "true",
+    ]);
+    let links = b.ok(["inspect", "-f", "{{json .HostConfig.Links}}", "link-app"]);
+    assert_eq!(links.trim(), r#"["/link-db:/link-app/link-db"]"#);
+
+    // The linked container must exist at create and run at start.
+    let missing = b.fails(["create", "--link", "nosuch:db", "busybox", "true"]);
+    assert!(
+        missing
+            .stderr
+            .contains("could not get container for nosuch"),
+        "{}",
+        missing.stderr
+    );
+    let conflict = b.fails([
+        "create",
+        "--network",
+        "host",
+        "--link",
+        "link-db",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        conflict
+            .stderr
+            .contains("host type networking can't be used with links"),
+        "{}",
+        conflict.stderr
+    );
+    b.ok(["stop", "-t", "0", "link-db"]);
+    let stopped = b.fails(["start", "link-app"]);
+    assert!(
+        stopped
+            .stderr
+            .contains("Cannot link to a non running container: /link-db AS /link-app/link-db"),
+        "{}",
+        stopped.stderr
+    );
+}

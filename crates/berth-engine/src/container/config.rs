@@ -176,6 +176,8 @@ pub struct HostConfig {
     pub dns_options: Vec<String>,
     /// `--add-host name:ip`.
     pub extra_hosts: Vec<String>,
+    /// `--link`, as Docker stores them: `/NAME:/PARENT/ALIAS`.
+    pub links: Vec<String>,
     pub restart_policy: RestartPolicy,
     pub auto_remove: bool,
     pub readonly_rootfs: bool,

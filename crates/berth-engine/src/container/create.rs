@@ -95,6 +95,12 @@ impl Engine {
 
         let dir = container_dir(self.root(), &id);
         make_dirs(&dir, &config, &opts.host)?;
+        let mut host_config = opts.host.clone();
+        host_config.links = host_config
+            .links
+            .iter()
+            .map(|link| crate::network::links::normalize(link))
+            .collect::<Result<_>>()?;
         let mut container = Container {
             id: id.clone(),
             name: String::new(),
@@ -103,7 +109,7 @@ impl Engine {
             state: ContainerState::Created,
             created: now_nanos(),
             config,
-            host_config: opts.host.clone(),
+            host_config,
             pid: 0,
             monitor_pid: 0,
             started_at: 0,
@@ -132,6 +138,7 @@ impl Engine {
                     }
                 }
             }
+            crate::network::links::check_exist(&tx, &container)?;
             crate::volume::mounts::record(&tx, self.root(), &id, &mounts)?;
             crate::network::endpoint::on_create(&tx, &container, &opts.endpoint)?;
             crate::events::container(&tx, &id, "create", &[]);
@@ -178,6 +185,14 @@ fn validate_host_config(host: &HostConfig) -> Result<()> {
     }
     if host.network_mode.starts_with("container:") && !host.dns.is_empty() {
         return bad("conflicting options: dns and the network mode".into());
+    }
+    if !host.links.is_empty() {
+        if host.network_mode == "host" {
+            return bad("conflicting options: host type networking can't be used with links. This would result in undefined behavior".into());
+        }
+        if host.network_mode.starts_with("container:") {
+            return bad("conflicting options: container type network can't be used with links. This would result in undefined behavior".into());
+        }
     }
     if host.auto_remove && !host.restart_policy.is_none() {
         return bad("conflicting options: cannot specify both --restart and --rm".into());

@@ -33,6 +33,16 @@ impl Engine {
             &c.host_config.network_mode
         });
         crate::volume::mounts::docker_host_nulls(&mut host);
+        host["Links"] = if c.host_config.links.is_empty() {
+            json!(null)
+        } else {
+            json!(c
+                .host_config
+                .links
+                .iter()
+                .map(|link| crate::network::links::docker_form(link, &c.name))
+                .collect::<Vec<_>>())
+        };
         host["LogConfig"] = json!({ "Type": "json-file", "Config": {} });
         let mut doc = json!({
             "Id": c.id,

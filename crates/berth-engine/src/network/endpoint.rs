@@ -284,7 +284,10 @@ fn setup_namespace(
     if let Some((ip, net, _)) = own.as_ref().filter(|(_, n, _)| !n.internal) {
         attachment._reservations = publish(conn, c, net, *ip)?;
     }
-    let extra = extra_hosts(c, own.as_ref().and_then(|(_, n, _)| n.gateway))?;
+    let mut extra = extra_hosts(c, own.as_ref().and_then(|(_, n, _)| n.gateway))?;
+    extra.extend(super::links::hosts_entries(&super::links::resolve(
+        conn, c,
+    )?));
     let hostname = c.config.hostname.as_str();
     let mut names: Vec<&str> = vec![hostname];
     if let Some((_, net, aliases)) = &own {
@@ -652,12 +655,41 @@ pub fn teardown(conn: &Connection, runroot: &Path, id: &str) -> Result<()> {
 
 /// The start path's hook: the OCI spec joins the namespace [`setup`] will make (or the
 /// other container's, or the host's).
+/// The links' variables go after the defaults and before the container's own, which win
+/// (Docker's order).
+fn add_link_env(links: &[super::links::Link], spec: &mut serde_json::Value) {
+    let Some(env) = spec["process"]["env"].as_array_mut() else {
+        return;
+    };
+    let key = |var: &str| var.split('=').next().unwrap_or("").to_string();
+    let taken: BTreeSet<String> = env.iter().filter_map(|v| v.as_str()).map(key).collect();
+    let mut at = env
+        .iter()
+        .position(|v| v.as_str().is_some_and(|v| v.starts_with("HOSTNAME=")))
+        .map_or(0, |i| i + 1);
+    if env
+        .get(at)
+        .and_then(|v| v.as_str())
+        .is_some_and(|v| v.starts_with("TERM="))
+    {
+        at += 1;
+    }
+    for var in links.iter().flat_map(super::links::env) {
+        if !taken.contains(&key(&var)) {
+            env.insert(at, serde_json::Value::String(var));
+            at += 1;
+        }
+    }
+}
+
 pub fn join_in_spec(
     engine: &crate::Engine,
     c: &Container,
     spec: &mut serde_json::Value,
 ) -> Result<()> {
-    let netns = spec_netns(engine.store().db().conn(), engine.runroot(), c)?;
+    let conn = engine.store().db().conn();
+    add_link_env(&super::links::resolve(conn, c)?, spec);
+    let netns = spec_netns(conn, engine.runroot(), c)?;
     let linux = &mut spec["linux"];
     let Some(namespaces) = linux["namespaces"].as_array_mut() else {
         return Ok(());

@@ -17,6 +17,7 @@
 pub mod bridge;
 pub mod dns;
 pub mod endpoint;
+pub mod links;
 pub mod manage;
 pub mod settings;
 

@@ -125,6 +125,9 @@ pub struct CreateFlags {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long)]
     pub add_host: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
     /// Pull image before running ("always", "missing", "never")
     #[arg(long, default_value = "missing")]
     pub pull: String,

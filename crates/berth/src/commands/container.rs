@@ -166,6 +166,7 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
             dns_search: flags.dns_search.clone(),
             dns_options: flags.dns_option.clone(),
             extra_hosts: flags.add_host.clone(),
+            links: flags.link.clone(),
             restart_policy: restart,
             auto_remove: flags.rm,
             readonly_rootfs: flags.read_only,

@@ -10,6 +10,7 @@ use berth_image::config::RunConfig;
 use super::config::{Config, HostConfig};
 use super::state::{Container, ContainerState};
 use super::{container_dir, names, now_nanos};
+use crate::error::io_error;
 use crate::{Engine, EngineError, Result};
 
 pub use crate::registry::PullPolicy;
@@ -295,20 +296,12 @@ fn host_name() -> String {
 
 /// `upper/`, `work/`, `rootfs/` and the files bind-mounted over `/etc`.
 fn make_dirs(dir: &Path, config: &Config, host: &HostConfig) -> Result<()> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.display().to_string();
-        move |source| EngineError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    fs::create_dir_all(dir.parent().expect("containers dir")).map_err(io("create", dir))?;
-    fs::create_dir(dir).map_err(io("create", dir))?;
+    fs::create_dir_all(dir.parent().expect("containers dir")).map_err(io_error("create", dir))?;
+    fs::create_dir(dir).map_err(io_error("create", dir))?;
     let made = (|| -> Result<()> {
         for sub in ["upper", "work", "rootfs"] {
             let p = dir.join(sub);
-            fs::create_dir(&p).map_err(io("create", &p))?;
+            fs::create_dir(&p).map_err(io_error("create", &p))?;
         }
         let hostname = format!("{}\n", config.hostname);
         let (hosts, resolv) = if host.network_mode == "host" {
@@ -333,7 +326,7 @@ fn make_dirs(dir: &Path, config: &Config, host: &HostConfig) -> Result<()> {
             ("resolv.conf", resolv),
         ] {
             let p = dir.join(name);
-            fs::write(&p, content).map_err(io("write", &p))?;
+            fs::write(&p, content).map_err(io_error("write", &p))?;
         }
         Ok(())
     })();

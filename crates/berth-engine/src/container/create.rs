@@ -161,20 +161,20 @@ fn new_id() -> String {
 
 fn validate_host_config(host: &HostConfig) -> Result<()> {
     let bad = |m: String| Err(EngineError::InvalidArgument(m));
-    if host.memory != 0 && host.memory < 6 * 1024 * 1024 {
+    if host.resources.memory != 0 && host.resources.memory < 6 * 1024 * 1024 {
         return bad("Minimum memory limit allowed is 6MB".into());
     }
-    if host.memory_swap > 0 && host.memory == 0 {
+    if host.resources.memory_swap > 0 && host.resources.memory == 0 {
         return bad(
             "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
         );
     }
-    if host.memory_swap > 0 && host.memory_swap < host.memory {
+    if host.resources.memory_swap > 0 && host.resources.memory_swap < host.resources.memory {
         return bad(
             "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
         );
     }
-    if host.nano_cpus < 0 {
+    if host.resources.nano_cpus < 0 {
         return bad("Range of CPUs is from 0.01 to the number of CPUs available".into());
     }
     if host.auto_remove && !host.restart_policy.is_none() {

@@ -13,8 +13,8 @@ use berth_engine::container::list::ContainerFilter;
 use berth_engine::container::logs::LogOptions;
 use berth_engine::container::start::StartOutcome;
 use berth_engine::container::{
-    Container, ContainerState, CreateOptions, HostConfig, PortBinding, PullPolicy, RestartPolicy,
-    Ulimit,
+    Container, ContainerState, CreateOptions, HostConfig, PortBinding, PullPolicy, Resources,
+    RestartPolicy, Ulimit,
 };
 use berth_engine::monitor::{self, MonitorArgs as EngineMonitorArgs};
 use berth_engine::{Engine, EngineError};
@@ -169,11 +169,14 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
             readonly_rootfs: flags.read_only,
             tmpfs,
             init: flags.init.then_some(true),
-            memory,
-            memory_swap,
-            nano_cpus: flags.cpus.map_or(0, |c| (c * 1e9) as i64),
-            cpu_shares: flags.cpu_shares.unwrap_or(0),
-            pids_limit: flags.pids_limit,
+            resources: Resources {
+                memory,
+                memory_swap,
+                nano_cpus: flags.cpus.map_or(0, |c| (c * 1e9) as i64),
+                cpu_shares: flags.cpu_shares.unwrap_or(0),
+                pids_limit: flags.pids_limit,
+                ..Resources::default()
+            },
             cap_add: flags.cap_add.clone(),
             cap_drop: flags.cap_drop.clone(),
             privileged: flags.privileged,
@@ -186,7 +189,6 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
                 .map(|m| super::volume::parse_mount_flag(m).map_err(|e| fail(125, e)))
                 .collect::<Result<_>>()?,
             volumes_from: flags.volumes_from.clone(),
-            ..HostConfig::default()
         },
     })
 }

@@ -25,18 +25,49 @@ fn context(b: &Berth, name: &str, files: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
-fn build(b: &Berth, args: &[&str]) -> Run {
+/// A test store with busybox imported as `busybox`, the base most builds start from.
+fn with_busybox() -> Berth {
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    b
+}
+
+/// Adds a root-owned 0644 file with a fixed mtime to `tar`.
+fn append_file(tar: &mut tar::Builder<impl Write>, name: &str, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    tar.append_data(&mut h, name, data).unwrap();
+}
+
+/// [`with_busybox`] and a build context `ctx` holding `files`.
+fn busybox_and_context(files: &[(&str, &str)]) -> (Berth, PathBuf) {
+    let b = with_busybox();
+    let ctx = context(&b, "ctx", files);
+    (b, ctx)
+}
+
+/// `berth build ARGS CONTEXT`.
+fn build(b: &Berth, args: &[&str], context: &Path) -> Run {
+    let context = context.display().to_string();
     let mut all = vec!["build"];
     all.extend_from_slice(args);
+    all.push(&context);
     b.run(all)
 }
 
-/// Builds and returns (image ID, progress output).
-fn build_ok(b: &Berth, args: &[&str]) -> (String, String) {
+/// Builds `context` and returns (image ID, progress output).
+fn build_ok(b: &Berth, args: &[&str], context: &Path) -> (String, String) {
     let iid = b.dir().join("iid");
     let iid_s = iid.display().to_string();
+    let context = context.display().to_string();
     let mut all = vec!["build", "--iidfile", iid_s.as_str(), "--progress", "plain"];
     all.extend_from_slice(args);
+    all.push(&context);
     let run = b.run(all.clone());
     assert_eq!(
         run.code, 0,
@@ -89,19 +120,12 @@ CMD [\"cat\",\"/app/files\"]
 
 #[test]
 fn build_runs_steps_and_the_cache_makes_rebuilds_instant() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    let ctx = context(
-        &b,
-        "ctx",
-        &[
-            ("Dockerfile", APP_DOCKERFILE),
-            ("src/a.txt", "alpha\n"),
-            ("src/b.txt", "beta\n"),
-        ],
-    );
-    let ctx_s = ctx.display().to_string();
-    let (id, progress) = build_ok(&b, &["-t", "app:1", &ctx_s]);
+    let (b, ctx) = busybox_and_context(&[
+        ("Dockerfile", APP_DOCKERFILE),
+        ("src/a.txt", "alpha\n"),
+        ("src/b.txt", "beta\n"),
+    ]);
+    let (id, progress) = build_ok(&b, &["-t", "app:1"], &ctx);
     assert!(progress.contains("[4/7] RUN echo build"), "{progress}");
     assert!(progress.contains("exporting to image"), "{progress}");
     assert_eq!(cached_steps(&progress), 0, "{progress}");
@@ -148,13 +172,13 @@ fn build_runs_steps_and_the_cache_makes_rebuilds_instant() {
     assert_eq!(out, "build\nalpha\nbeta\n");
 
     // Nothing changed: every layer step is a hit and the image is the same.
-    let (again, progress) = build_ok(&b, &["-t", "app:1", &ctx_s]);
+    let (again, progress) = build_ok(&b, &["-t", "app:1"], &ctx);
     assert_eq!(again, id);
     assert_eq!(cached_steps(&progress), 4, "{progress}");
 
     // One source changed: the RUN before the COPY is a hit, the COPY and what follows run.
     fs::write(ctx.join("src/b.txt"), "beta 2\n").unwrap();
-    let (changed, progress) = build_ok(&b, &["-t", "app:1", &ctx_s]);
+    let (changed, progress) = build_ok(&b, &["-t", "app:1"], &ctx);
     assert_ne!(changed, id);
     assert_eq!(cached_steps(&progress), 2, "{progress}");
     assert!(progress.contains("#4 CACHED"), "{progress}");
@@ -162,15 +186,14 @@ fn build_runs_steps_and_the_cache_makes_rebuilds_instant() {
     assert_eq!(out, "alpha\nbeta 2\n");
 
     // --no-cache runs everything again.
-    let (_, progress) = build_ok(&b, &["--no-cache", "-t", "app:1", &ctx_s]);
+    let (_, progress) = build_ok(&b, &["--no-cache", "-t", "app:1"], &ctx);
     assert_eq!(cached_steps(&progress), 0, "{progress}");
     assert_no_leftovers(&b);
 }
 
 #[test]
 fn build_multi_stage_copy_from_and_target() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
+    let b = with_busybox();
     let df = "FROM busybox AS builder
 RUN mkdir /out && echo built > /out/artifact
 FROM busybox AS unused
@@ -182,9 +205,8 @@ FROM busybox AS test
 RUN echo tested > /t
 ";
     let ctx = context(&b, "ctx", &[("Dockerfile", df)]);
-    let ctx_s = ctx.display().to_string();
     // The target needs only `builder`: the failing `unused` stage is never built.
-    let (id, progress) = build_ok(&b, &["--target", "final", "-t", "final:1", &ctx_s]);
+    let (id, progress) = build_ok(&b, &["--target", "final", "-t", "final:1"], &ctx);
     assert!(!progress.contains("exit 9"), "{progress}");
     let cfg = config(&b, &id);
     assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
@@ -201,15 +223,14 @@ RUN echo tested > /t
     );
     assert!(layers.iter().any(|l| l.join("passwd").is_file()));
     // The last stage is the default target.
-    let (_, progress) = build_ok(&b, &["-t", "test:1", &ctx_s]);
+    let (_, progress) = build_ok(&b, &["-t", "test:1"], &ctx);
     assert!(progress.contains("RUN echo tested"), "{progress}");
     assert!(!progress.contains("COPY --from=builder"), "{progress}");
 }
 
 #[test]
 fn build_args_are_scoped_like_docker() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
+    let b = with_busybox();
     let df = "ARG BASE=busybox
 ARG GLOBAL=g1
 FROM ${BASE}
@@ -221,8 +242,7 @@ RUN echo \"$GLOBAL $VERSION [$UNSET]\" > /args
 LABEL version=${VERSION}
 ";
     let ctx = context(&b, "ctx", &[("Dockerfile", df)]);
-    let ctx_s = ctx.display().to_string();
-    build_ok(&b, &["--build-arg", "VERSION=2.5", "-t", "args:1", &ctx_s]);
+    build_ok(&b, &["--build-arg", "VERSION=2.5", "-t", "args:1"], &ctx);
     let out = b.ok(["run", "--rm", "args:1", "cat", "/args"]);
     assert_eq!(out, "g1 2.5 []\n");
     let img = inspect(&b, "args:1");
@@ -232,7 +252,7 @@ LABEL version=${VERSION}
     // ARGs are not part of the image environment.
     assert!(!env.iter().any(|e| e.starts_with("VERSION=")), "{env:?}");
     // Another build arg value misses the cache from the first step that sees it.
-    let (_, progress) = build_ok(&b, &["--build-arg", "VERSION=3", "-t", "args:2", &ctx_s]);
+    let (_, progress) = build_ok(&b, &["--build-arg", "VERSION=3", "-t", "args:2"], &ctx);
     assert_eq!(cached_steps(&progress), 0, "{progress}");
     let out = b.ok(["run", "--rm", "args:2", "cat", "/args"]);
     assert_eq!(out, "g1 3 []\n");
@@ -240,22 +260,16 @@ LABEL version=${VERSION}
 
 #[test]
 fn build_dockerignore_keeps_files_out() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    let ctx = context(
-        &b,
-        "ctx",
-        &[
-            ("Dockerfile", "FROM scratch\nCOPY . /ctx/\n"),
-            (".dockerignore", "*.log\nsecret/\ndocs/**\n!docs/keep.md\n"),
-            ("app.txt", "app"),
-            ("debug.log", "noise"),
-            ("secret/key", "k"),
-            ("docs/drop.md", "d"),
-            ("docs/keep.md", "keep"),
-        ],
-    );
-    let (id, _) = build_ok(&b, &["-t", "ign:1", &ctx.display().to_string()]);
+    let (b, ctx) = busybox_and_context(&[
+        ("Dockerfile", "FROM scratch\nCOPY . /ctx/\n"),
+        (".dockerignore", "*.log\nsecret/\ndocs/**\n!docs/keep.md\n"),
+        ("app.txt", "app"),
+        ("debug.log", "noise"),
+        ("secret/key", "k"),
+        ("docs/drop.md", "d"),
+        ("docs/keep.md", "keep"),
+    ]);
+    let (id, _) = build_ok(&b, &["-t", "ign:1"], &ctx);
     let cfg = config(&b, &id);
     let diff = cfg["rootfs"]["diff_ids"][0].as_str().unwrap().to_string();
     let layer = b
@@ -271,18 +285,12 @@ fn build_dockerignore_keeps_files_out() {
 
 #[test]
 fn build_failing_run_leaves_no_image_and_nothing_behind() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
+    let (b, ctx) = busybox_and_context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo about to fail && exit 3\nRUN echo never\n",
+    )]);
     let before = b.ok(["images", "-q"]);
-    let ctx = context(
-        &b,
-        "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox\nRUN echo about to fail && exit 3\nRUN echo never\n",
-        )],
-    );
-    let run = build(&b, &["-t", "bad:1", &ctx.display().to_string()]);
+    let run = build(&b, &["-t", "bad:1"], &ctx);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("about to fail"), "{}", run.stderr);
     assert!(
@@ -308,7 +316,7 @@ fn build_check_reports_line_numbered_problems() {
             "FROM busybox\nRUN true\nCOPY --from=nowhere /a /b\nBOGUS x\n",
         )],
     );
-    let run = build(&b, &["--check", &ctx.display().to_string()]);
+    let run = build(&b, &["--check"], &ctx);
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains(":4:"), "{}", run.stderr);
     let ok = context(
@@ -316,7 +324,7 @@ fn build_check_reports_line_numbered_problems() {
         "ok",
         &[("Dockerfile", "FROM busybox\nCMD [\"true\"]\n")],
     );
-    let run = build(&b, &["--check", &ok.display().to_string()]);
+    let run = build(&b, &["--check"], &ok);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // --check builds nothing.
     assert_eq!(b.ok(["images", "-q"]), "");
@@ -324,9 +332,7 @@ fn build_check_reports_line_numbered_problems() {
 
 #[test]
 fn build_dockerfile_and_context_from_stdin() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    let ctx = context(&b, "ctx", &[("hello.txt", "hi from the context\n")]);
+    let (b, ctx) = busybox_and_context(&[("hello.txt", "hi from the context\n")]);
     let ctx_s = ctx.display().to_string();
     let run = b.run_with_input(
         ["build", "-q", "-f", "-", "-t", "stdin:1", ctx_s.as_str()],
@@ -348,14 +354,7 @@ fn build_dockerfile_and_context_from_stdin() {
         ),
         ("data.txt", b"from a tar\n"),
     ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        tar.append_data(&mut h, name, data).unwrap();
+        append_file(&mut tar, name, data);
     }
     let bytes = tar.into_inner().unwrap();
     let run = b.run_with_input(["build", "-q", "-t", "tar:1", "-"], &bytes);
@@ -375,33 +374,20 @@ fn build_dockerfile_and_context_from_stdin() {
 
 #[test]
 fn build_add_local_tar_extracts_it() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    let ctx = context(
-        &b,
-        "ctx",
-        &[
-            (
-                "Dockerfile",
-                "FROM busybox\nADD files.tar.gz /opt/\nADD plain.txt /opt/plain.txt\n",
-            ),
-            ("plain.txt", "plain\n"),
-        ],
-    );
+    let (b, ctx) = busybox_and_context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nADD files.tar.gz /opt/\nADD plain.txt /opt/plain.txt\n",
+        ),
+        ("plain.txt", "plain\n"),
+    ]);
     let gz = fs::File::create(ctx.join("files.tar.gz")).unwrap();
     let enc = flate2::write::GzEncoder::new(gz, flate2::Compression::default());
     let mut tar = tar::Builder::new(enc);
     let data = b"inside the tar\n";
-    let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(1_700_000_000);
-    h.set_cksum();
-    tar.append_data(&mut h, "dir/inner.txt", &data[..]).unwrap();
+    append_file(&mut tar, "dir/inner.txt", data);
     tar.into_inner().unwrap().finish().unwrap();
-    build_ok(&b, &["-t", "add:1", &ctx.display().to_string()]);
+    build_ok(&b, &["-t", "add:1"], &ctx);
     let out = b.ok([
         "run",
         "--rm",
@@ -436,14 +422,13 @@ fn serve(body: &'static [u8]) -> String {
 #[test]
 fn build_add_url_verifies_checksum() {
     use sha2::Digest as _;
-    let b = Berth::new();
-    b.import_busybox("busybox");
+    let b = with_busybox();
     let body: &'static [u8] = b"remote content\n";
     let url = serve(body);
     let sum = format!("sha256:{}", hex::encode(sha2::Sha256::digest(body)));
     let good = format!("FROM busybox\nADD --checksum={sum} {url} /srv/\n");
     let ctx = context(&b, "good", &[("Dockerfile", &good)]);
-    build_ok(&b, &["-t", "url:1", &ctx.display().to_string()]);
+    build_ok(&b, &["-t", "url:1"], &ctx);
     assert_eq!(
         b.ok(["run", "--rm", "url:1", "cat", "/srv/remote.txt"]),
         "remote content\n"
@@ -454,7 +439,7 @@ fn build_add_url_verifies_checksum() {
         "0".repeat(64)
     );
     let ctx = context(&b, "bad", &[("Dockerfile", &bad)]);
-    let run = build(&b, &["-t", "url:2", &ctx.display().to_string()]);
+    let run = build(&b, &["-t", "url:2"], &ctx);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("digest mismatch"), "{}", run.stderr);
     assert_no_leftovers(&b);
@@ -477,14 +462,7 @@ fn build_source_date_epoch_is_reproducible() {
             // Different mtimes in each copy of the context.
             std::thread::sleep(std::time::Duration::from_millis(1100 * i));
             fs::write(ctx.join("one.txt"), "1\n").unwrap();
-            let (id, _) = build_ok(
-                &b,
-                &[
-                    "--build-arg",
-                    "SOURCE_DATE_EPOCH=1700000000",
-                    &ctx.display().to_string(),
-                ],
-            );
+            let (id, _) = build_ok(&b, &["--build-arg", "SOURCE_DATE_EPOCH=1700000000"], &ctx);
             let cfg = config(&b, &id);
             assert_eq!(cfg["created"], "2023-11-14T22:13:20Z");
             id
@@ -495,27 +473,19 @@ fn build_source_date_epoch_is_reproducible() {
 
 #[test]
 fn builder_prune_empties_the_cache() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    let ctx = context(
-        &b,
-        "ctx",
-        &[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")],
-    );
-    let ctx_s = ctx.display().to_string();
-    build_ok(&b, &["-t", "p:1", &ctx_s]);
-    let (_, progress) = build_ok(&b, &["-t", "p:1", &ctx_s]);
+    let (b, ctx) = busybox_and_context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
+    build_ok(&b, &["-t", "p:1"], &ctx);
+    let (_, progress) = build_ok(&b, &["-t", "p:1"], &ctx);
     assert_eq!(cached_steps(&progress), 1);
     let out = b.ok(["builder", "prune", "-f"]);
     assert!(out.starts_with("Total:"), "{out}");
-    let (_, progress) = build_ok(&b, &["-t", "p:1", &ctx_s]);
+    let (_, progress) = build_ok(&b, &["-t", "p:1"], &ctx);
     assert_eq!(cached_steps(&progress), 0, "{progress}");
 }
 
 #[test]
 fn build_onbuild_heredoc_secret_cache_mount_and_chmod() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
+    let b = with_busybox();
     let base = context(
         &b,
         "base",
@@ -524,7 +494,7 @@ fn build_onbuild_heredoc_secret_cache_mount_and_chmod() {
             "FROM busybox\nONBUILD RUN echo triggered > /onbuild\n",
         )],
     );
-    build_ok(&b, &["-t", "base:1", &base.display().to_string()]);
+    build_ok(&b, &["-t", "base:1"], &base);
     let img = inspect(&b, "base:1");
     assert_eq!(
         img["Config"]["OnBuild"],
@@ -544,16 +514,7 @@ USER 1000
 ";
     let ctx = context(&b, "ctx", &[("Dockerfile", df), ("f.txt", "f\n")]);
     let secret_arg = format!("id=token,src={}", secret.display());
-    let (id, _) = build_ok(
-        &b,
-        &[
-            "--secret",
-            &secret_arg,
-            "-t",
-            "child:1",
-            &ctx.display().to_string(),
-        ],
-    );
+    let (id, _) = build_ok(&b, &["--secret", &secret_arg, "-t", "child:1"], &ctx);
     let out = b.ok([
         "run",
         "--rm",
@@ -579,14 +540,8 @@ USER 1000
     // The cache mount persists across builds.
     build_ok(
         &b,
-        &[
-            "--no-cache",
-            "--secret",
-            &secret_arg,
-            "-t",
-            "child:2",
-            &ctx.display().to_string(),
-        ],
+        &["--no-cache", "--secret", &secret_arg, "-t", "child:2"],
+        &ctx,
     );
     let out = b.ok(["run", "--rm", "-u", "0", "child:2", "cat", "/cache-count"]);
     assert_eq!(out, "2\n");
@@ -594,16 +549,10 @@ USER 1000
 
 #[test]
 fn build_workdir_exists_in_the_image() {
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    let ctx = context(
-        &b,
-        "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox\nWORKDIR /srv/app\nWORKDIR data\nCMD [\"pwd\"]\n",
-        )],
-    );
-    build_ok(&b, &["-t", "wd:1", &ctx.display().to_string()]);
+    let (b, ctx) = busybox_and_context(&[(
+        "Dockerfile",
+        "FROM busybox\nWORKDIR /srv/app\nWORKDIR data\nCMD [\"pwd\"]\n",
+    )]);
+    build_ok(&b, &["-t", "wd:1"], &ctx);
     assert_eq!(b.ok(["run", "--rm", "wd:1"]), "/srv/app/data\n");
 }

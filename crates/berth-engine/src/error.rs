@@ -1,5 +1,7 @@
 //! Engine errors, grouped into the categories a caller maps to exit codes or HTTP statuses.
 
+use std::path::Path;
+
 use berth_image::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,19 @@ pub enum EngineError {
     },
     #[error("failed to fetch {url}: {message}")]
     Fetch { url: String, message: String },
+}
+
+/// For `map_err`: `action` on `path` failed.
+pub(crate) fn io_error(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> EngineError {
+    let path = path.display().to_string();
+    move |source| EngineError::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 impl From<StoreError> for EngineError {

@@ -419,6 +419,11 @@ impl Registry {
         self.send(Method::GET, url, scopes, headers, &Body::None, true)
     }
 
+    /// A retried request with no body and no headers of its own (`HEAD`, upload `POST`s).
+    fn send_bare(&self, method: Method, url: Url, scopes: &[String]) -> Result<Response> {
+        self.send(method, url, scopes, HeaderMap::new(), &Body::None, true)
+    }
+
     /// `GET /v2/`: checks the registry answers and that our credentials (if any) are accepted,
     /// as `login` does. For token registries a token without scope is requested.
     pub fn ping(&self) -> Result<()> {
@@ -541,14 +546,7 @@ impl Registry {
     /// `HEAD` a blob: its size when the repository has it.
     pub fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
         let url = self.url(&format!("v2/{repo}/blobs/{digest}"))?;
-        let resp = self.send(
-            Method::HEAD,
-            url,
-            &[repository_scope(repo, true)],
-            HeaderMap::new(),
-            &Body::None,
-            true,
-        )?;
+        let resp = self.send_bare(Method::HEAD, url, &[repository_scope(repo, true)])?;
         match resp.status() {
             s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
             StatusCode::NOT_FOUND => Ok(None),
@@ -563,14 +561,7 @@ impl Registry {
             .append_pair("mount", &digest.to_string())
             .append_pair("from", from);
         let scopes = [repository_scope(repo, true), repository_scope(from, false)];
-        let resp = self.send(
-            Method::POST,
-            url,
-            &scopes,
-            HeaderMap::new(),
-            &Body::None,
-            true,
-        )?;
+        let resp = self.send_bare(Method::POST, url, &scopes)?;
         if resp.status() == StatusCode::CREATED {
             return Ok(Mount::Mounted);
         }
@@ -581,14 +572,7 @@ impl Registry {
     /// Opens an upload session.
     pub fn start_upload(&self, repo: &str) -> Result<Url> {
         let url = self.url(&format!("v2/{repo}/blobs/uploads/"))?;
-        let resp = self.send(
-            Method::POST,
-            url,
-            &[repository_scope(repo, true)],
-            HeaderMap::new(),
-            &Body::None,
-            true,
-        )?;
+        let resp = self.send_bare(Method::POST, url, &[repository_scope(repo, true)])?;
         let resp = check(resp, &format!("blob upload to {repo}"))?;
         self.location(&resp)
     }

@@ -64,36 +64,19 @@ pub(crate) fn extract_flags(line: &str) -> Result<(&str, Vec<String>), String> {
                 pos += 1;
                 continue;
             }
-            let mut c = ch;
-            if c == b'\\' {
-                if pos + 1 == b.len() {
-                    pos += 1;
-                    continue;
-                }
-                pos += 1;
-                c = b[pos];
-            }
-            word.push(c);
-            pos += 1;
-            continue;
-        }
-        // Phase::Quote
-        if ch == quote {
+        } else if ch == quote {
             phase = Phase::Word;
             pos += 1;
             continue;
         }
-        let mut c = ch;
-        if c == b'\\' {
-            if pos + 1 == b.len() {
-                phase = Phase::Word;
-                pos += 1;
+        // In and out of quotes, `\` keeps the next character and is dropped itself.
+        if ch == b'\\' {
+            pos += 1;
+            if pos == b.len() {
                 continue;
             }
-            pos += 1;
-            c = b[pos];
         }
-        word.push(c);
+        word.push(b[pos]);
         pos += 1;
     }
     Ok(("", words))
@@ -173,6 +156,17 @@ mod tests {
         assert_eq!(f, vec!["--from=a", "--chown=x y", "--link"]);
         let (rest, f) = extract_flags("-- --notflag").unwrap();
         assert_eq!((rest, f.len()), (" --notflag", 0));
+    }
+
+    #[test]
+    fn flag_values_drop_quotes_and_escapes() {
+        let (rest, f) = extract_flags(r#"--a='p\q' --b=c\ d --c="e\"f" x"#).unwrap();
+        assert_eq!(rest, "x");
+        assert_eq!(f, vec!["--a=pq", "--b=c d", r#"--c=e"f"#]);
+        let (rest, f) = extract_flags(r#"--a=b\"#).unwrap();
+        assert_eq!((rest, f), ("", vec!["--a=b".to_string()]));
+        let (rest, f) = extract_flags(r#"--a="b\"#).unwrap();
+        assert_eq!((rest, f), ("", vec!["--a=b".to_string()]));
     }
 
     #[test]

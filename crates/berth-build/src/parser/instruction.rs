@@ -130,36 +130,20 @@ pub(crate) fn parse_words(rest: &str, escape: char) -> Vec<String> {
                 blank_ok = true;
                 phase = Phase::Quote;
             }
-            let mut c = ch;
-            if c == escape {
-                if pos + 1 == chars.len() {
-                    pos += 1;
-                    continue;
-                }
-                word.push(c);
-                pos += 1;
-                c = chars[pos];
-            }
-            word.push(c);
-            pos += 1;
-            continue;
-        }
-        // Phase::Quote
-        if ch == quote {
+        } else if ch == quote {
             phase = Phase::Word;
         }
-        let mut c = ch;
-        if c == escape && quote != '\'' {
+        // The escape and the character it escapes both stay in the word; single quotes
+        // escape nothing. An escape ending the input is dropped.
+        if ch == escape && (phase == Phase::Word || quote != '\'') {
             if pos + 1 == chars.len() {
-                phase = Phase::Word;
                 pos += 1;
                 continue;
             }
-            word.push(c);
+            word.push(ch);
             pos += 1;
-            c = chars[pos];
         }
-        word.push(c);
+        word.push(chars[pos]);
         pos += 1;
     }
     words
@@ -690,6 +674,16 @@ mod tests {
             parse_words(r#"a=1 b="x y" c=\ d"#, '\\'),
             vec!["a=1", r#"b="x y""#, r"c=\ d"]
         );
+    }
+
+    #[test]
+    fn words_escapes_in_and_out_of_quotes() {
+        assert_eq!(
+            parse_words(r#""x\"y" 'p\q' ab\"#, '\\'),
+            vec![r#""x\"y""#, r"'p\q'", "ab"]
+        );
+        assert_eq!(parse_words(r#""a\"#, '\\'), vec![r#""a"#]);
+        assert_eq!(parse_words("a` b \\c", '`'), vec!["a` b", "\\c"]);
     }
 
     #[test]

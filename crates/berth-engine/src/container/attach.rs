@@ -8,7 +8,6 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::state::{Container, ContainerState};
 use super::{run_dir, sys};
@@ -171,33 +170,16 @@ pub fn stream(mut conn: UnixStream, opts: AttachOptions) -> io::Result<AttachEnd
             mask.add(s);
         }
     }
-    mask.thread_block().map_err(io::Error::from)?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(io::Error::from)?;
+    let sigfd = sys::signal_fd(&mask)?;
 
     let mut stdin_open = opts.stdin;
     let mut inbuf: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
     let mut prev_ctrl_p = false;
     loop {
-        let mut fds = vec![
-            libc::pollfd {
-                fd: conn.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sigfd.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
+        let mut fds = vec![sys::readable(&conn), sys::readable(&sigfd)];
         if stdin_open {
-            fds.push(libc::pollfd {
-                fd: stdin_fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(sys::readable(&stdin_fd));
         }
         sys::poll(&mut fds, -1)?;
         if fds[0].revents != 0 {

@@ -9,6 +9,7 @@ use berth_image::store::{LayerInfo, LayerSource, NewImage, StoreError};
 use berth_image::{ChainId, Digest};
 
 use super::state::ContainerState;
+use crate::error::io_error;
 use crate::image::{apply_changes, parse_reference};
 use crate::{Engine, EngineError, Result};
 
@@ -48,14 +49,7 @@ impl Engine {
 
         let upper = self.container_dir(&c.id).join("upper");
         let tmp = self.store().temp_path("commit.tar");
-        let io = |action: &'static str| {
-            let path = tmp.display().to_string();
-            move |source| EngineError::Io {
-                action,
-                path,
-                source,
-            }
-        };
+        let io = |action| io_error(action, &tmp);
         let paused =
             opts.pause && c.state == ContainerState::Running && self.runtime().pause(&c.id).is_ok();
         let packed = File::options()

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::resources::Resources;
+
 /// What runs and how (Docker's container `Config`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -185,17 +187,8 @@ pub struct HostConfig {
     pub tmpfs: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
-    pub memory: i64,
-    pub memory_swap: i64,
-    /// `--memory-reservation`: the soft limit.
-    pub memory_reservation: i64,
-    pub nano_cpus: i64,
-    pub cpu_shares: i64,
-    /// `--cpu-period`/`--cpu-quota` in µs, the CFS form of `--cpus` (which excludes them).
-    pub cpu_period: i64,
-    pub cpu_quota: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pids_limit: Option<i64>,
+    #[serde(flatten)]
+    pub resources: Resources,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub privileged: bool,

@@ -10,6 +10,7 @@ use berth_image::config::RunConfig;
 use super::config::{Config, HostConfig};
 use super::state::{Container, ContainerState};
 use super::{container_dir, names, now_nanos};
+use crate::error::io_error;
 use crate::{Engine, EngineError, Result};
 
 pub use crate::registry::PullPolicy;
@@ -167,20 +168,20 @@ fn new_id() -> String {
 
 fn validate_host_config(host: &HostConfig) -> Result<()> {
     let bad = |m: String| Err(EngineError::InvalidArgument(m));
-    if host.memory != 0 && host.memory < 6 * 1024 * 1024 {
+    if host.resources.memory != 0 && host.resources.memory < 6 * 1024 * 1024 {
         return bad("Minimum memory limit allowed is 6MB".into());
     }
-    if host.memory_swap > 0 && host.memory == 0 {
+    if host.resources.memory_swap > 0 && host.resources.memory == 0 {
         return bad(
             "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
         );
     }
-    if host.memory_swap > 0 && host.memory_swap < host.memory {
+    if host.resources.memory_swap > 0 && host.resources.memory_swap < host.resources.memory {
         return bad(
             "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
         );
     }
-    if host.nano_cpus < 0 {
+    if host.resources.nano_cpus < 0 {
         return bad("Range of CPUs is from 0.01 to the number of CPUs available".into());
     }
     if host.network_mode.starts_with("container:") && !host.dns.is_empty() {
@@ -313,20 +314,12 @@ fn host_name() -> String {
 
 /// `upper/`, `work/`, `rootfs/` and the files bind-mounted over `/etc`.
 fn make_dirs(dir: &Path, config: &Config, host: &HostConfig) -> Result<()> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.display().to_string();
-        move |source| EngineError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    fs::create_dir_all(dir.parent().expect("containers dir")).map_err(io("create", dir))?;
-    fs::create_dir(dir).map_err(io("create", dir))?;
+    fs::create_dir_all(dir.parent().expect("containers dir")).map_err(io_error("create", dir))?;
+    fs::create_dir(dir).map_err(io_error("create", dir))?;
     let made = (|| -> Result<()> {
         for sub in ["upper", "work", "rootfs"] {
             let p = dir.join(sub);
-            fs::create_dir(&p).map_err(io("create", &p))?;
+            fs::create_dir(&p).map_err(io_error("create", &p))?;
         }
         let hostname = format!("{}\n", config.hostname);
         let (hosts, resolv) = if host.network_mode == "host" {
@@ -351,7 +344,7 @@ fn make_dirs(dir: &Path, config: &Config, host: &HostConfig) -> Result<()> {
             ("resolv.conf", resolv),
         ] {
             let p = dir.join(name);
-            fs::write(&p, content).map_err(io("write", &p))?;
+            fs::write(&p, content).map_err(io_error("write", &p))?;
         }
         Ok(())
     })();

@@ -2,12 +2,11 @@
 //! berth process (which is single-threaded, as the runtime requires).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use berth_runtime::oci_spec::runtime::Process;
 use berth_runtime::Stdio;
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use serde_json::{json, Value};
 
 use super::rootfs::lower_dirs;
@@ -173,9 +172,7 @@ fn proxy(pid: i32, master: Option<&OwnedFd>, interactive: bool) -> io::Result<i3
     ] {
         mask.add(s);
     }
-    mask.thread_block().map_err(io::Error::from)?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(io::Error::from)?;
+    let sigfd = super::sys::signal_fd(&mask)?;
     let stdin = io::stdin();
     let stdout = io::stdout();
     let _raw = match master {
@@ -187,31 +184,12 @@ fn proxy(pid: i32, master: Option<&OwnedFd>, interactive: bool) -> io::Result<i3
     let mut buf = vec![0u8; 16 * 1024];
     let mut exited = false;
     loop {
-        let mut fds = vec![
-            libc::pollfd {
-                fd: pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sigfd.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
+        let mut fds = vec![super::sys::readable(&pidfd), super::sys::readable(&sigfd)];
         if let (Some(m), true) = (master, master_open) {
-            fds.push(libc::pollfd {
-                fd: m.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(super::sys::readable(m));
         }
         if stdin_open {
-            fds.push(libc::pollfd {
-                fd: stdin.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(super::sys::readable(stdin.as_fd()));
         }
         let timeout = if exited { 200 } else { -1 };
         let n = super::sys::poll(&mut fds, timeout)?;

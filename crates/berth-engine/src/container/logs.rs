@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::os::fd::{AsFd, AsRawFd};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde::Deserialize;
@@ -92,16 +91,8 @@ impl Engine {
         let _ = Frame::Hello(0).send(&mut monitor);
         loop {
             let mut fds = [
-                libc::pollfd {
-                    fd: inotify.as_fd().as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: monitor.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                super::sys::readable(&inotify),
+                super::sys::readable(&monitor),
             ];
             super::sys::poll(&mut fds, -1).map_err(io)?;
             if fds[0].revents != 0 {

@@ -49,6 +49,7 @@ use std::path::{Path, PathBuf};
 pub use crate::registry::PullPolicy;
 pub use config::{Config, HostConfig, PortBinding, RestartPolicy, Ulimit};
 pub use create::CreateOptions;
+pub use resources::Resources;
 pub use state::{Container, ContainerState};
 pub use update::UpdateOptions;
 

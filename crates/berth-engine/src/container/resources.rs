@@ -1,5 +1,6 @@
-//! A container's resource settings (`HostConfig`) as OCI `linux.resources`: what `start`
-//! writes into `config.json` for a new cgroup, and what `update` writes to a running one.
+//! A container's resource limits ([`Resources`], part of its `HostConfig`) as OCI
+//! `linux.resources`: what `start` writes into `config.json` for a new cgroup, and what
+//! `update` writes to a running one.
 //!
 //! The two differ on purpose. A new cgroup starts unlimited, so the spec names only the limits
 //! that are set. An update names only the groups of limits the user changed, and spells out
@@ -7,15 +8,34 @@
 //! does; everything else in the live cgroup stays as it is.
 
 use berth_runtime::oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-
-use super::config::HostConfig;
-use super::update::UpdateOptions;
 
 /// The CFS period `--cpus` uses, in µs (Docker's 100 ms).
 const NANO_CPUS_PERIOD: i64 = 100_000;
 
-impl HostConfig {
+/// A container's resource limits (Docker's `Resources`): part of its `HostConfig`, and what an
+/// update changes, where 0 (or `None`) leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Resources {
+    pub memory: i64,
+    /// Memory plus swap; -1 for unlimited swap.
+    pub memory_swap: i64,
+    /// `--memory-reservation`: the soft limit.
+    pub memory_reservation: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    /// `--cpu-period`/`--cpu-quota` in µs, the CFS form of `--cpus` (which excludes them);
+    /// a quota of -1 is none.
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    /// 0 or less: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+}
+
+impl Resources {
     /// The memory+swap limit the kernel gets: without `--memory-swap`, Docker allows as
     /// much swap as memory.
     pub fn effective_memory_swap(&self) -> i64 {
@@ -41,7 +61,7 @@ impl HostConfig {
 }
 
 /// Writes the limits `host` sets into the spec's `linux.resources` object.
-pub(crate) fn write_spec_resources(host: &HostConfig, resources: &mut Value) {
+pub(crate) fn write_spec_resources(host: &Resources, resources: &mut Value) {
     if host.memory > 0 {
         resources["memory"]["limit"] = json!(host.memory);
         resources["memory"]["swap"] = json!(host.effective_memory_swap());
@@ -66,7 +86,7 @@ pub(crate) fn write_spec_resources(host: &HostConfig, resources: &mut Value) {
 
 /// Replaces the limits in a written spec (`config.json`) by those of `host`, leaving the
 /// rest of `linux.resources` (device rules) alone.
-pub(crate) fn rewrite_spec_resources(host: &HostConfig, spec: &mut Value) {
+pub(crate) fn rewrite_spec_resources(host: &Resources, spec: &mut Value) {
     let resources = &mut spec["linux"]["resources"];
     if let Some(object) = resources.as_object_mut() {
         for key in ["memory", "cpu", "pids"] {
@@ -78,7 +98,7 @@ pub(crate) fn rewrite_spec_resources(host: &HostConfig, spec: &mut Value) {
 
 /// The limits to write to the live cgroup of a container whose settings are now `host`,
 /// for the groups of settings `changed` touches.
-pub(crate) fn cgroup_update(host: &HostConfig, changed: &UpdateOptions) -> LinuxResources {
+pub(crate) fn cgroup_update(host: &Resources, changed: &Resources) -> LinuxResources {
     let unlimited_unless_positive = |v: i64| if v > 0 { v } else { -1 };
     let mut resources = LinuxResources::default();
 
@@ -128,13 +148,13 @@ mod tests {
 
     #[test]
     fn spec_resources_follow_docker() {
-        let host = HostConfig {
+        let host = Resources {
             memory: 64 << 20,
             memory_reservation: 32 << 20,
             nano_cpus: 1_500_000_000,
             cpu_shares: 512,
             pids_limit: Some(0),
-            ..HostConfig::default()
+            ..Resources::default()
         };
         let mut resources = json!({ "devices": [] });
         write_spec_resources(&host, &mut resources);
@@ -146,11 +166,11 @@ mod tests {
                 "cpu": { "shares": 512, "period": 100_000, "quota": 150_000 },
             })
         );
-        let host = HostConfig {
+        let host = Resources {
             cpu_period: 50_000,
             cpu_quota: 25_000,
             pids_limit: Some(10),
-            ..HostConfig::default()
+            ..Resources::default()
         };
         let mut spec = json!({ "linux": { "resources": resources } });
         rewrite_spec_resources(&host, &mut spec);
@@ -166,25 +186,25 @@ mod tests {
 
     #[test]
     fn cgroup_updates_name_only_what_changed() {
-        let host = HostConfig {
+        let host = Resources {
             memory: 64 << 20,
             memory_swap: 96 << 20,
             cpu_shares: 256,
             pids_limit: Some(0),
-            ..HostConfig::default()
+            ..Resources::default()
         };
-        let changed = UpdateOptions {
+        let changed = Resources {
             pids_limit: Some(-1),
-            ..UpdateOptions::default()
+            ..Resources::default()
         };
         let r = cgroup_update(&host, &changed);
         assert!(r.memory().is_none() && r.cpu().is_none());
         assert_eq!(r.pids().as_ref().unwrap().limit(), -1);
 
-        let changed = UpdateOptions {
+        let changed = Resources {
             memory_swap: 96 << 20,
             cpu_shares: 256,
-            ..UpdateOptions::default()
+            ..Resources::default()
         };
         let r = cgroup_update(&host, &changed);
         let memory = r.memory().as_ref().unwrap();
@@ -195,11 +215,11 @@ mod tests {
         assert_eq!((cpu.shares(), cpu.quota()), (Some(256), None));
         assert!(r.pids().is_none());
 
-        let changed = UpdateOptions {
+        let changed = Resources {
             nano_cpus: 500_000_000,
-            ..UpdateOptions::default()
+            ..Resources::default()
         };
-        let host = HostConfig {
+        let host = Resources {
             nano_cpus: 500_000_000,
             ..host
         };

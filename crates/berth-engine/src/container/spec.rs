@@ -243,7 +243,7 @@ pub fn build(container: &Container, dir: &Path, lowers: &[PathBuf]) -> Result<Va
 
     // Resources.
     let resources = &mut linux["resources"];
-    super::resources::write_spec_resources(host, resources);
+    super::resources::write_spec_resources(&host.resources, resources);
     if host.privileged {
         resources["devices"] = json!([{ "allow": true, "access": "rwm" }]);
         if let Some(obj) = linux.as_object_mut() {

@@ -4,11 +4,13 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use nix::mount::MsFlags;
+use nix::sys::signal::SigSet;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 /// Moves this process into a new mount namespace where nothing propagates back to the host.
 pub fn private_mount_namespace() -> io::Result<()> {
@@ -182,6 +184,25 @@ pub fn signal(pid: i32, signal: i32) {
     unsafe {
         libc::kill(pid, signal);
     }
+}
+
+/// A [`poll`] entry that waits for `fd` to become readable.
+pub fn readable(fd: impl AsFd) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.as_fd().as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// Blocks the signals in `mask` for this thread and returns a non-blocking descriptor that
+/// reads them, so a [`poll`] loop can handle them between its other descriptors.
+pub fn signal_fd(mask: &SigSet) -> io::Result<SignalFd> {
+    mask.thread_block()?;
+    Ok(SignalFd::with_flags(
+        mask,
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )?)
 }
 
 /// `poll(2)` over raw descriptors, retried on `EINTR`; `timeout_ms` < 0 waits forever.

@@ -15,7 +15,7 @@ use berth_runtime::RuntimeError;
 use rusqlite::{params, Connection};
 
 use super::config::{HostConfig, RestartPolicy};
-use super::resources::{cgroup_update, rewrite_spec_resources};
+use super::resources::{cgroup_update, rewrite_spec_resources, Resources};
 use super::state::{self, Container, ContainerState};
 use super::{container_dir, spec};
 use crate::{Engine, EngineError, Result};
@@ -27,17 +27,7 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 /// as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UpdateOptions {
-    pub memory: i64,
-    /// Memory plus swap; -1 for unlimited swap.
-    pub memory_swap: i64,
-    pub memory_reservation: i64,
-    pub nano_cpus: i64,
-    pub cpu_shares: i64,
-    pub cpu_period: i64,
-    /// -1 for no quota.
-    pub cpu_quota: i64,
-    /// 0 or less: no limit.
-    pub pids_limit: Option<i64>,
+    pub resources: Resources,
     pub restart_policy: Option<RestartPolicy>,
 }
 
@@ -46,41 +36,42 @@ impl UpdateOptions {
     /// with `update` set).
     pub fn validate(&self) -> Result<()> {
         let invalid = |m: String| Err(EngineError::InvalidArgument(m));
-        if self.memory != 0 && self.memory < MIN_MEMORY {
+        let r = &self.resources;
+        if r.memory != 0 && r.memory < MIN_MEMORY {
             return invalid("Minimum memory limit allowed is 6MB".into());
         }
-        if self.memory > 0 && self.memory_swap > 0 && self.memory_swap < self.memory {
+        if r.memory > 0 && r.memory_swap > 0 && r.memory_swap < r.memory {
             return invalid(SWAP_BELOW_MEMORY.into());
         }
-        if self.memory_reservation > 0 && self.memory_reservation < MIN_MEMORY {
+        if r.memory_reservation > 0 && r.memory_reservation < MIN_MEMORY {
             return invalid("Minimum memory reservation allowed is 6MB".into());
         }
-        if self.memory > 0 && self.memory_reservation > 0 && self.memory < self.memory_reservation {
+        if r.memory > 0 && r.memory_reservation > 0 && r.memory < r.memory_reservation {
             return invalid(RESERVATION_ABOVE_MEMORY.into());
         }
-        if self.nano_cpus > 0 && self.cpu_period > 0 {
+        if r.nano_cpus > 0 && r.cpu_period > 0 {
             return invalid(
                 "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
             );
         }
-        if self.nano_cpus > 0 && self.cpu_quota > 0 {
+        if r.nano_cpus > 0 && r.cpu_quota > 0 {
             return invalid(
                 "Conflicting options: Nano CPUs and CPU Quota cannot both be set".into(),
             );
         }
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
-        if self.nano_cpus < 0 || self.nano_cpus > cpus * 1_000_000_000 {
+        if r.nano_cpus < 0 || r.nano_cpus > cpus * 1_000_000_000 {
             return invalid(format!(
                 "range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
             ));
         }
-        if self.cpu_period != 0 && !(1000..=1_000_000).contains(&self.cpu_period) {
+        if r.cpu_period != 0 && !(1000..=1_000_000).contains(&r.cpu_period) {
             return invalid(
                 "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
                     .into(),
             );
         }
-        if self.cpu_quota > 0 && self.cpu_quota < 1000 {
+        if r.cpu_quota > 0 && r.cpu_quota < 1000 {
             return invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)".into());
         }
         Ok(())
@@ -88,10 +79,7 @@ impl UpdateOptions {
 
     /// Whether the request changes any resource limit (not just the restart policy).
     fn changes_resources(&self) -> bool {
-        UpdateOptions {
-            restart_policy: None,
-            ..self.clone()
-        } != UpdateOptions::default()
+        self.resources != Resources::default()
     }
 
     /// `host` with this update applied, by Docker's rules (`Container.UpdateContainer`); the
@@ -102,62 +90,70 @@ impl UpdateOptions {
                 "Conflicting options: {what} cannot be updated as {set} has already been set"
             ))
         };
+        let (change, limits) = (&self.resources, &host.resources);
         // --cpus and --cpu-period/--cpu-quota write the same kernel settings.
-        if self.nano_cpus > 0 && host.cpu_period > 0 {
+        if change.nano_cpus > 0 && limits.cpu_period > 0 {
             return conflict("Nano CPUs", "CPU Period");
         }
-        if self.nano_cpus > 0 && host.cpu_quota > 0 {
+        if change.nano_cpus > 0 && limits.cpu_quota > 0 {
             return conflict("Nano CPUs", "CPU Quota");
         }
-        if self.cpu_period > 0 && host.nano_cpus > 0 {
+        if change.cpu_period > 0 && limits.nano_cpus > 0 {
             return conflict("CPU Period", "NanoCPUs");
         }
-        if self.cpu_quota > 0 && host.nano_cpus > 0 {
+        if change.cpu_quota > 0 && limits.nano_cpus > 0 {
             return conflict("CPU Quota", "NanoCPUs");
         }
-        let mut new = host.clone();
+        let mut merged = limits.clone();
         // The swap limit the container has now, as Docker stores it at create.
-        new.memory_swap = host.effective_memory_swap();
+        merged.memory_swap = limits.effective_memory_swap();
         let set = |field: &mut i64, value: i64| {
             if value != 0 {
                 *field = value;
             }
         };
-        set(&mut new.cpu_shares, self.cpu_shares);
-        set(&mut new.nano_cpus, self.nano_cpus);
-        set(&mut new.cpu_period, self.cpu_period);
-        set(&mut new.cpu_quota, self.cpu_quota);
-        if self.memory != 0 {
+        set(&mut merged.cpu_shares, change.cpu_shares);
+        set(&mut merged.nano_cpus, change.nano_cpus);
+        set(&mut merged.cpu_period, change.cpu_period);
+        set(&mut merged.cpu_quota, change.cpu_quota);
+        if change.memory != 0 {
             // Unlimited swap (-1) stays unlimited; Docker refuses even that, for no reason.
-            if self.memory_swap == 0 && new.memory_swap != -1 && self.memory > new.memory_swap {
+            if change.memory_swap == 0
+                && merged.memory_swap != -1
+                && change.memory > merged.memory_swap
+            {
                 return Err(
                     "Memory limit should be smaller than already set memoryswap limit, \
                             update the memoryswap at the same time"
                         .into(),
                 );
             }
-            new.memory = self.memory;
+            merged.memory = change.memory;
         }
-        set(&mut new.memory_swap, self.memory_swap);
-        set(&mut new.memory_reservation, self.memory_reservation);
-        if let Some(limit) = self.pids_limit {
+        set(&mut merged.memory_swap, change.memory_swap);
+        set(&mut merged.memory_reservation, change.memory_reservation);
+        if let Some(limit) = change.pids_limit {
             // Docker's API stores 0 for any "unlimited" given to update.
-            new.pids_limit = Some(limit.max(0));
+            merged.pids_limit = Some(limit.max(0));
         }
         // Checked on the result too: a limit set earlier must still fit the new ones, or
         // the next start (and the kernel now) would refuse them.
-        if new.memory_swap > 0 && new.memory == 0 {
+        if merged.memory_swap > 0 && merged.memory == 0 {
             return Err(
                 "You should always set the Memory limit when using Memoryswap limit, see usage"
                     .into(),
             );
         }
-        if new.memory > 0 && new.memory_swap > 0 && new.memory_swap < new.memory {
+        if merged.memory > 0 && merged.memory_swap > 0 && merged.memory_swap < merged.memory {
             return Err(SWAP_BELOW_MEMORY.into());
         }
-        if new.memory > 0 && new.memory_reservation > new.memory {
+        if merged.memory > 0 && merged.memory_reservation > merged.memory {
             return Err(RESERVATION_ABOVE_MEMORY.into());
         }
+        let mut new = HostConfig {
+            resources: merged,
+            ..host.clone()
+        };
         if let Some(policy) = &self.restart_policy {
             if host.auto_remove && !policy.is_none() {
                 return Err(
@@ -218,7 +214,9 @@ impl Engine {
         update: &UpdateOptions,
     ) -> std::result::Result<(), String> {
         let runtime = self.runtime();
-        let live = |host: &HostConfig| match runtime.update(&c.id, &cgroup_update(host, update)) {
+        let live = |host: &HostConfig| match runtime
+            .update(&c.id, &cgroup_update(&host.resources, &update.resources))
+        {
             // Exited meanwhile, or between two runs of a restart policy: the limits
             // apply at the next start, from config.json.
             Err(RuntimeError::NotRunning { .. })
@@ -235,7 +233,7 @@ impl Engine {
         }
         let dir = container_dir(self.root(), &c.id);
         let rewritten = spec::read(&dir).and_then(|mut spec| {
-            rewrite_spec_resources(host, &mut spec);
+            rewrite_spec_resources(&host.resources, &mut spec);
             spec::write(&dir, &spec)
         });
         if let Err(err) = rewritten {
@@ -267,9 +265,20 @@ mod tests {
 
     fn host() -> HostConfig {
         HostConfig {
-            memory: 64 << 20,
-            pids_limit: Some(10),
+            resources: Resources {
+                memory: 64 << 20,
+                pids_limit: Some(10),
+                ..Resources::default()
+            },
             ..HostConfig::default()
+        }
+    }
+
+    /// An update of `resources` alone.
+    fn changing(resources: Resources) -> UpdateOptions {
+        UpdateOptions {
+            resources,
+            restart_policy: None,
         }
     }
 
@@ -277,35 +286,35 @@ mod tests {
     fn requests_are_checked_like_docker() {
         let bad = |u: UpdateOptions| u.validate().unwrap_err().to_string();
         assert_eq!(
-            bad(UpdateOptions {
+            bad(changing(Resources {
                 memory: 32 << 20,
                 memory_swap: 16 << 20,
-                ..UpdateOptions::default()
-            }),
+                ..Resources::default()
+            })),
             SWAP_BELOW_MEMORY
         );
         assert_eq!(
-            bad(UpdateOptions {
+            bad(changing(Resources {
                 memory: 1 << 20,
-                ..UpdateOptions::default()
-            }),
+                ..Resources::default()
+            })),
             "Minimum memory limit allowed is 6MB"
         );
-        assert!(bad(UpdateOptions {
+        assert!(bad(changing(Resources {
             nano_cpus: 1_000_000_000,
             cpu_quota: 50_000,
-            ..UpdateOptions::default()
-        })
+            ..Resources::default()
+        }))
         .contains("Nano CPUs and CPU Quota"));
-        assert!(bad(UpdateOptions {
+        assert!(bad(changing(Resources {
             cpu_period: 10,
-            ..UpdateOptions::default()
-        })
+            ..Resources::default()
+        }))
         .starts_with("CPU cfs period"));
-        assert!(UpdateOptions {
+        assert!(changing(Resources {
             memory_swap: 32 << 20,
-            ..UpdateOptions::default()
-        }
+            ..Resources::default()
+        })
         .validate()
         .is_ok());
     }
@@ -313,66 +322,81 @@ mod tests {
     #[test]
     fn merge_follows_docker() {
         // The swap Docker stored at create (twice the memory) bounds a memory-only update.
-        let merged = UpdateOptions {
+        let merged = changing(Resources {
             memory: 100 << 20,
-            ..UpdateOptions::default()
-        }
+            ..Resources::default()
+        })
         .merge_into(&host())
         .unwrap();
-        assert_eq!((merged.memory, merged.memory_swap), (100 << 20, 128 << 20));
-        let err = UpdateOptions {
+        assert_eq!(
+            (merged.resources.memory, merged.resources.memory_swap),
+            (100 << 20, 128 << 20)
+        );
+        let err = changing(Resources {
             memory: 200 << 20,
-            ..UpdateOptions::default()
-        }
+            ..Resources::default()
+        })
         .merge_into(&host())
         .unwrap_err();
         assert!(err.starts_with("Memory limit should be smaller"), "{err}");
         // ... unless swap is unlimited.
         let unlimited = HostConfig {
-            memory_swap: -1,
+            resources: Resources {
+                memory_swap: -1,
+                ..host().resources
+            },
             ..host()
         };
-        assert!(UpdateOptions {
+        assert!(changing(Resources {
             memory: 200 << 20,
-            ..UpdateOptions::default()
-        }
+            ..Resources::default()
+        })
         .merge_into(&unlimited)
         .is_ok());
         // Swap alone below the stored memory limit.
         assert_eq!(
-            UpdateOptions {
+            changing(Resources {
                 memory_swap: 32 << 20,
-                ..UpdateOptions::default()
-            }
+                ..Resources::default()
+            })
             .merge_into(&host())
             .unwrap_err(),
             SWAP_BELOW_MEMORY
         );
         // --cpus after --cpu-period, and "unlimited" pids.
         let periodic = HostConfig {
-            cpu_period: 50_000,
+            resources: Resources {
+                cpu_period: 50_000,
+                ..host().resources
+            },
             ..host()
         };
-        assert!(UpdateOptions {
+        assert!(changing(Resources {
             nano_cpus: 1_000_000_000,
-            ..UpdateOptions::default()
-        }
+            ..Resources::default()
+        })
         .merge_into(&periodic)
         .unwrap_err()
         .contains("CPU Period has already been set"));
-        let merged = UpdateOptions {
+        let merged = changing(Resources {
             pids_limit: Some(-1),
             cpu_shares: 512,
-            ..UpdateOptions::default()
-        }
+            ..Resources::default()
+        })
         .merge_into(&host())
         .unwrap();
-        assert_eq!((merged.pids_limit, merged.cpu_shares), (Some(0), 512));
+        assert_eq!(
+            (merged.resources.pids_limit, merged.resources.cpu_shares),
+            (Some(0), 512)
+        );
         // Zeros leave everything alone.
         assert_eq!(
             UpdateOptions::default().merge_into(&host()).unwrap(),
             HostConfig {
-                memory_swap: 128 << 20,
+                resources: Resources {
+                    memory_swap: 128 << 20,
+                    ..host().resources
+                },
                 ..host()
             }
         );

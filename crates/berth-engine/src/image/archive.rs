@@ -18,6 +18,7 @@ use berth_image::{ChainId, Digest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::error::io_error;
 use crate::{Engine, EngineError, Result};
 
 const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -43,15 +44,6 @@ struct ArchiveManifest {
     #[serde(default)]
     repo_tags: Option<Vec<String>>,
     layers: Vec<String>,
-}
-
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> EngineError {
-    let path = path.display().to_string();
-    move |source| EngineError::Io {
-        action,
-        path,
-        source,
-    }
 }
 
 fn invalid(message: impl Into<String>) -> EngineError {

@@ -702,19 +702,11 @@ impl Monitor {
             }
             let mut fds = Vec::new();
             if let Some(l) = &self.listener {
-                fds.push(libc::pollfd {
-                    fd: l.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
+                fds.push(ctr::sys::readable(l));
             }
             let first = fds.len();
             for c in &self.clients {
-                fds.push(libc::pollfd {
-                    fd: c.stream.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
+                fds.push(ctr::sys::readable(&c.stream));
             }
             ctr::sys::poll(&mut fds, left.as_millis().max(1) as i32)?;
             if first == 1 && fds[0].revents != 0 {

@@ -5,16 +5,14 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use super::{ensure_single_threaded, kill_and_reap, validate_id, Created, Runtime};
+use super::{clone_child, ensure_single_threaded, kill_and_reap, validate_id, Created, Runtime};
 use crate::cgroup_join::TaskFiles;
 use crate::cgroups::CgroupManager;
 use crate::error::RuntimeError;
-use crate::namespaces::PidNamespaceEntry;
-use crate::process::channel::{Channel, Message, Reply};
+use crate::process::channel::{Message, Reply};
 use crate::process::init::{self, InitPlan};
 use crate::process::Stdio;
 use crate::state::{proc_stat, State};
-use crate::sys::{self, CloneResult};
 
 impl Runtime {
     /// Creates container `id` from `spec` (read from `bundle/config.json` by the caller;
@@ -79,26 +77,16 @@ impl Runtime {
                 })?;
         }
 
-        let (parent, child) = Channel::pair()?;
-        let pid = {
-            let _pid_namespace = plan
-                .namespaces
-                .join_pid
-                .as_ref()
-                .map(PidNamespaceEntry::enter)
-                .transpose()?;
-            // SAFETY: ensure_single_threaded() checked above that no other thread exists.
-            match unsafe { sys::clone_process(plan.namespaces.clone_flags.bits() as u64) } {
-                Err(e) => return Err(RuntimeError::Clone(e)),
-                Ok(CloneResult::Child) => {
-                    drop(parent);
-                    init::run(&child, &plan, stdio)
-                }
-                Ok(CloneResult::Parent(pid)) => pid,
-            }
-        };
-        drop(child);
-        drop(stdio);
+        // SAFETY: ensure_single_threaded() checked above that no other thread exists.
+        let (pid, parent) = unsafe {
+            clone_child(
+                plan.namespaces.join_pid.as_ref(),
+                plan.namespaces.clone_flags.bits() as u64,
+                stdio,
+                init::run,
+                &plan,
+            )
+        }?;
         cleanup.pid = Some(pid);
 
         plan.namespaces.write_id_maps(pid)?;

@@ -2,15 +2,14 @@
 
 use oci_spec::runtime::{Process, Spec};
 
-use super::{ensure_single_threaded, kill_and_reap, Created, Runtime};
+use super::{clone_child, ensure_single_threaded, kill_and_reap, Created, Runtime};
 use crate::cgroup_join::TaskFiles;
 use crate::cgroups::CgroupManager;
 use crate::error::RuntimeError;
-use crate::namespaces::{NamespacePlan, PidNamespaceEntry};
-use crate::process::channel::{Channel, Message, Reply};
+use crate::namespaces::NamespacePlan;
+use crate::process::channel::{Message, Reply};
 use crate::process::tenant::{self, TenantPlan};
 use crate::process::{ProcessPlan, Stdio};
-use crate::sys::{self, CloneResult};
 
 impl Runtime {
     /// Prepares `process` to run inside running container `id` and stops it at the start
@@ -69,26 +68,16 @@ impl Runtime {
             return Err(not_running());
         }
 
-        let (parent, child) = Channel::pair()?;
-        let pid = {
-            let _pid_namespace = plan
-                .namespaces
-                .join_pid
-                .as_ref()
-                .map(PidNamespaceEntry::enter)
-                .transpose()?;
-            // SAFETY: ensure_single_threaded() checked above that no other thread exists.
-            match unsafe { sys::clone_process(0) } {
-                Err(e) => return Err(RuntimeError::Clone(e)),
-                Ok(CloneResult::Child) => {
-                    drop(parent);
-                    tenant::run(&child, &plan, stdio)
-                }
-                Ok(CloneResult::Parent(pid)) => pid,
-            }
-        };
-        drop(child);
-        drop(stdio);
+        // SAFETY: ensure_single_threaded() checked above that no other thread exists.
+        let (pid, parent) = unsafe {
+            clone_child(
+                plan.namespaces.join_pid.as_ref(),
+                0,
+                stdio,
+                tenant::run,
+                &plan,
+            )
+        }?;
 
         let joined = if plan.cgroup_tasks.is_empty() {
             cgroup.add_task(pid)

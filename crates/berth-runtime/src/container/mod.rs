@@ -35,9 +35,11 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use crate::error::RuntimeError;
+use crate::namespaces::PidNamespaceEntry;
 use crate::process::channel::Channel;
+use crate::process::Stdio;
 use crate::state::State;
-use crate::sys;
+use crate::sys::{self, CloneResult};
 
 /// Where the runtime keeps its state and finds the cgroup file system.
 #[derive(Debug, Clone)]
@@ -152,6 +154,40 @@ fn ensure_single_threaded() -> Result<(), RuntimeError> {
         return Err(RuntimeError::MultiThreaded { threads });
     }
     Ok(())
+}
+
+/// Clones the process that becomes a container's init or an exec'd process: inside the pid
+/// namespace `join_pid` when given, in the new namespaces `clone_flags` asks for. The child
+/// runs `child_main` with its end of the channel, `plan` and `stdio`; the parent gets the
+/// child's pid and its own end, and closes its copy of `stdio`.
+///
+/// # Safety
+///
+/// As for [`sys::clone_process`]: the calling process must be single-threaded (checked with
+/// [`ensure_single_threaded`]).
+unsafe fn clone_child<Plan>(
+    join_pid: Option<&OwnedFd>,
+    clone_flags: u64,
+    stdio: Stdio,
+    child_main: fn(&Channel, &Plan, Stdio) -> !,
+    plan: &Plan,
+) -> Result<(i32, Channel), RuntimeError> {
+    let (parent, child) = Channel::pair()?;
+    let pid = {
+        let _pid_namespace = join_pid.map(PidNamespaceEntry::enter).transpose()?;
+        // SAFETY: the caller guarantees a single-threaded process (this function's contract).
+        match unsafe { sys::clone_process(clone_flags) } {
+            Err(e) => return Err(RuntimeError::Clone(e)),
+            Ok(CloneResult::Child) => {
+                drop(parent);
+                child_main(&child, plan, stdio)
+            }
+            Ok(CloneResult::Parent(pid)) => pid,
+        }
+    };
+    drop(child);
+    drop(stdio);
+    Ok((pid, parent))
 }
 
 /// Container ids become directory and cgroup names.

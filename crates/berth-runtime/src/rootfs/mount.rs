@@ -116,54 +116,57 @@ pub(crate) fn parse_options(options: &[String]) -> MountOptions {
     };
     let mut data: Vec<&str> = Vec::new();
     for option in options {
-        let (set, clear) = match option.as_str() {
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
-            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
-            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
-            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-            "defaults" => (MsFlags::empty(), MsFlags::empty()),
-            "bind" => {
-                parsed.bind = Some(parsed.bind.unwrap_or(false));
-                continue;
-            }
-            "rbind" => {
-                parsed.bind = Some(true);
-                continue;
-            }
+        match option.as_str() {
+            "defaults" => {}
+            "bind" => parsed.bind = Some(parsed.bind.unwrap_or(false)),
+            "rbind" => parsed.bind = Some(true),
             other => {
-                if let Some(propagation) = propagation_flags(other) {
+                if let Some((flag, set)) = flag_option(other) {
+                    parsed.flags.set(flag, set);
+                } else if let Some(propagation) = propagation_flags(other) {
                     parsed.propagation = propagation;
                 } else {
                     data.push(other);
                 }
-                continue;
             }
-        };
-        parsed.flags = (parsed.flags | set) & !clear;
+        }
     }
     parsed.data = data.join(",");
     parsed
+}
+
+/// The options that set a per-mount flag, beside the ones that clear it (`dirsync` has none).
+const FLAG_OPTIONS: [(MsFlags, &str, Option<&str>); 13] = [
+    (MsFlags::MS_RDONLY, "ro", Some("rw")),
+    (MsFlags::MS_NOSUID, "nosuid", Some("suid")),
+    (MsFlags::MS_NODEV, "nodev", Some("dev")),
+    (MsFlags::MS_NOEXEC, "noexec", Some("exec")),
+    (MsFlags::MS_SYNCHRONOUS, "sync", Some("async")),
+    (MsFlags::MS_DIRSYNC, "dirsync", None),
+    (MsFlags::MS_MANDLOCK, "mand", Some("nomand")),
+    (MsFlags::MS_NOATIME, "noatime", Some("atime")),
+    (MsFlags::MS_NODIRATIME, "nodiratime", Some("diratime")),
+    (MsFlags::MS_RELATIME, "relatime", Some("norelatime")),
+    (
+        MsFlags::MS_STRICTATIME,
+        "strictatime",
+        Some("nostrictatime"),
+    ),
+    (MsFlags::MS_LAZYTIME, "lazytime", Some("nolazytime")),
+    (MsFlags::MS_SILENT, "silent", Some("loud")),
+];
+
+/// The flag an option names, and whether the option sets it (`ro`) or clears it (`rw`).
+fn flag_option(name: &str) -> Option<(MsFlags, bool)> {
+    FLAG_OPTIONS.iter().find_map(|&(flag, sets, clears)| {
+        if name == sets {
+            Some((flag, true))
+        } else if Some(name) == clears {
+            Some((flag, false))
+        } else {
+            None
+        }
+    })
 }
 
 /// `private`, `rslave`… as `mount(2)` propagation flags.
@@ -213,20 +216,23 @@ pub(crate) fn mount(
     nix::mount::mount(source, target, fstype, flags, data).map_err(io::Error::from)
 }
 
+/// For `map_err`: `step` of mounting at `destination` failed.
+fn mount_failed(destination: &Path, step: &'static str) -> impl FnOnce(io::Error) -> RootfsError {
+    let destination = destination.to_path_buf();
+    move |source| RootfsError::Mount {
+        step,
+        destination,
+        source,
+    }
+}
+
 /// Mounts one entry inside `root` (the rootfs directory, before `pivot_root`).
 pub(crate) fn mount_entry(
     root: &OwnedFd,
     entry: &MountPlan,
     cgroups: &CgroupMounts,
 ) -> Result<(), RootfsError> {
-    let failed = |step: &'static str| {
-        let destination = entry.destination.clone();
-        move |source: io::Error| RootfsError::Mount {
-            step,
-            destination,
-            source,
-        }
-    };
+    let failed = |step| mount_failed(&entry.destination, step);
     match &entry.kind {
         MountKind::Bind { recursive } => {
             let source = entry.source.as_deref().unwrap_or(Path::new(""));
@@ -326,14 +332,7 @@ fn mount_cgroup(
     entry: &MountPlan,
     cgroups: &CgroupMounts,
 ) -> Result<(), RootfsError> {
-    let failed = |step: &'static str| {
-        let destination = entry.destination.clone();
-        move |source: io::Error| RootfsError::Mount {
-            step,
-            destination,
-            source,
-        }
-    };
+    let failed = |step| mount_failed(&entry.destination, step);
     let target = open_in_root(root, &entry.destination, Create::Directory)
         .map_err(failed("create the cgroup mount point"))?;
     if cgroups.unified {
@@ -443,6 +442,22 @@ mod tests {
         assert_eq!(parsed.data, "mode=755,size=65536k");
         assert_eq!(parsed.bind, None);
         assert!(parsed.propagation.is_empty());
+    }
+
+    #[test]
+    fn every_flag_option_sets_or_clears_its_flag() {
+        for (flag, sets, clears) in FLAG_OPTIONS {
+            assert_eq!(parse_options(&opts(&[sets])).flags, flag, "{sets}");
+            if let Some(clears) = clears {
+                assert!(
+                    parse_options(&opts(&[sets, clears])).flags.is_empty(),
+                    "{clears}"
+                );
+            }
+        }
+        let parsed = parse_options(&opts(&["defaults", "dirsync", "nolazytime"]));
+        assert_eq!(parsed.flags, MsFlags::MS_DIRSYNC);
+        assert_eq!(parsed.data, "");
     }
 
     #[test]

@@ -2,6 +2,17 @@
 
 use std::path::PathBuf;
 
+/// `-e` and `--env-file`, shared by `create`/`run` and `exec`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvArgs {
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+}
+
 /// Flags shared by `create` and `run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CreateFlags {
@@ -17,12 +28,8 @@ pub struct CreateFlags {
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,
-    /// Set environment variables
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    /// Read in a file of environment variables
-    #[arg(long)]
-    pub env_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub environment: EnvArgs,
     /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
@@ -300,12 +307,8 @@ pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short, long)]
     pub detach: bool,
-    /// Set environment variables
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    /// Read in a file of environment variables
-    #[arg(long)]
-    pub env_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub environment: EnvArgs,
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
     pub user: Option<String>,

@@ -64,6 +64,9 @@ pub struct GlobalArgs {
     pub version: Option<bool>,
 }
 
+/// clap lists subcommands without a display order at 999; this puts a command after them.
+const AFTER_CONTAINER_COMMANDS: usize = 1000;
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Management commands.
@@ -114,7 +117,42 @@ pub enum Command {
     /// Search a registry for images
     Search(registry::SearchArgs),
 
-    // Container commands.
+    // Container commands, listed by name (see `ContainerVerb`).
+    #[command(flatten)]
+    ContainerVerb(Box<ContainerVerb>),
+    /// List containers
+    Ps(PsArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+
+    // Everything else, after the container commands.
+    /// Get real time events from the server
+    #[command(display_order = AFTER_CONTAINER_COMMANDS)]
+    Events(EventsArgs),
+    /// Display system-wide information
+    #[command(display_order = AFTER_CONTAINER_COMMANDS)]
+    Info(InfoArgs),
+    /// Return low-level information on berth objects
+    #[command(display_order = AFTER_CONTAINER_COMMANDS)]
+    Inspect(InspectArgs),
+    /// The per-container monitor process (internal)
+    #[command(hide = true)]
+    Monitor(MonitorArgs),
+    /// The embedded DNS server of a user network (internal)
+    #[command(hide = true)]
+    DnsServer(DnsServerArgs),
+    /// Show the berth version information
+    #[command(display_order = AFTER_CONTAINER_COMMANDS)]
+    Version(VersionArgs),
+}
+
+/// The container verbs that stand both at the top (`berth stop`) and under `berth container`.
+///
+/// Help lists them by name among the other container commands: they take no display order,
+/// and neither does anything declared after them in the same enum.
+#[derive(Debug, Subcommand)]
+#[command(next_display_order = None::<usize>)]
+pub enum ContainerVerb {
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
     /// Create a new image from a container's changes
@@ -138,14 +176,10 @@ pub enum Command {
     Pause(ContainersArgs),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
-    /// List containers
-    Ps(PsArgs),
     /// Rename a container
     Rename(RenameArgs),
     /// Restart one or more containers
     Restart(StopArgs),
-    /// Remove one or more containers
-    Rm(RmArgs),
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(RunArgs),
@@ -163,22 +197,6 @@ pub enum Command {
     Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
-
-    // Everything else.
-    /// Get real time events from the server
-    Events(EventsArgs),
-    /// Display system-wide information
-    Info(InfoArgs),
-    /// Return low-level information on berth objects
-    Inspect(InspectArgs),
-    /// The per-container monitor process (internal)
-    #[command(hide = true)]
-    Monitor(MonitorArgs),
-    /// The embedded DNS server of a user network (internal)
-    #[command(hide = true)]
-    DnsServer(DnsServerArgs),
-    /// Show the berth version information
-    Version(VersionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,60 +209,18 @@ pub enum BuilderCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
-    /// Attach local standard input, output, and error streams to a running container
-    Attach(AttachArgs),
-    /// Create a new image from a container's changes
-    Commit(CommitArgs),
-    /// Copy files/folders between a container and the local filesystem
-    Cp(CpArgs),
-    /// Create a new container
-    #[command(disable_help_flag = true)]
-    Create(CreateArgs),
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff(DiffArgs),
-    /// Execute a command in a running container
-    Exec(ExecArgs),
-    /// Export a container's filesystem as a tar archive
-    Export(ExportArgs),
+    #[command(flatten)]
+    Verb(Box<ContainerVerb>),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectArgs),
-    /// Kill one or more running containers
-    Kill(KillArgs),
-    /// Fetch the logs of a container
-    Logs(LogsArgs),
     /// List containers
     #[command(visible_aliases = ["list", "ps"])]
     Ls(PsArgs),
-    /// Pause all processes within one or more containers
-    Pause(ContainersArgs),
-    /// List port mappings or a specific mapping for the container
-    Port(PortArgs),
     /// Remove all stopped containers
     Prune(ContainerPruneArgs),
-    /// Rename a container
-    Rename(RenameArgs),
-    /// Restart one or more containers
-    Restart(StopArgs),
     /// Remove one or more containers
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
-    /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
-    Run(RunArgs),
-    /// Start one or more stopped containers
-    Start(StartArgs),
-    /// Display a live stream of container(s) resource usage statistics
-    Stats(StatsArgs),
-    /// Stop one or more running containers
-    Stop(StopArgs),
-    /// Display the running processes of a container
-    Top(TopArgs),
-    /// Unpause all processes within one or more containers
-    Unpause(ContainersArgs),
-    /// Update configuration of one or more containers
-    Update(UpdateArgs),
-    /// Block until one or more containers stop, then print their exit codes
-    Wait(ContainersArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,8 +13,8 @@ use berth_engine::container::list::ContainerFilter;
 use berth_engine::container::logs::LogOptions;
 use berth_engine::container::start::StartOutcome;
 use berth_engine::container::{
-    Container, ContainerState, CreateOptions, HostConfig, PortBinding, PullPolicy, RestartPolicy,
-    Ulimit,
+    Container, ContainerState, CreateOptions, HostConfig, PortBinding, PullPolicy, Resources,
+    RestartPolicy, Ulimit,
 };
 use berth_engine::monitor::{self, MonitorArgs as EngineMonitorArgs};
 use berth_engine::{Engine, EngineError};
@@ -23,9 +23,9 @@ use serde_json::{json, Value};
 use super::Failure;
 use crate::cli::{
     AttachArgs, CommitArgs, ContainerInspectArgs, ContainerPruneArgs, ContainersArgs, CpArgs,
-    CreateArgs, CreateFlags, DiffArgs, ExecArgs, ExportArgs, GlobalArgs, InspectArgs, KillArgs,
-    LogsArgs, MonitorArgs, PortArgs, PsArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StatsArgs,
-    StopArgs, TopArgs,
+    CreateArgs, CreateFlags, DiffArgs, EnvArgs, ExecArgs, ExportArgs, GlobalArgs, InspectArgs,
+    KillArgs, LogsArgs, MonitorArgs, PortArgs, PsArgs, RenameArgs, RmArgs, RunArgs, StartArgs,
+    StatsArgs, StopArgs, TopArgs,
 };
 use crate::output::units::{human_duration, human_size, parse_ram};
 use crate::output::Listing;
@@ -72,6 +72,16 @@ fn expand_env(var: &str, out: &mut Vec<String>) {
     }
 }
 
+/// The variables `--env-file` and then `-e` set, as Docker reads them.
+fn environment(args: &EnvArgs) -> Result<Vec<String>> {
+    let mut env = Vec::new();
+    read_env_files(&args.env_file, &mut env)?;
+    for e in &args.env {
+        expand_env(e, &mut env);
+    }
+    Ok(env)
+}
+
 fn read_env_files(files: &[std::path::PathBuf], out: &mut Vec<String>) -> Result<()> {
     for file in files {
         let text = std::fs::read_to_string(file)
@@ -90,11 +100,7 @@ fn read_env_files(files: &[std::path::PathBuf], out: &mut Vec<String>) -> Result
 fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
     let mut args = flags.image_and_args.clone();
     let image = args.remove(0);
-    let mut env = Vec::new();
-    read_env_files(&flags.env_file, &mut env)?;
-    for e in &flags.env {
-        expand_env(e, &mut env);
-    }
+    let env = environment(&flags.environment)?;
     let mut labels = BTreeMap::new();
     for l in &flags.label {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
@@ -172,11 +178,14 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
             readonly_rootfs: flags.read_only,
             tmpfs,
             init: flags.init.then_some(true),
-            memory,
-            memory_swap,
-            nano_cpus: flags.cpus.map_or(0, |c| (c * 1e9) as i64),
-            cpu_shares: flags.cpu_shares.unwrap_or(0),
-            pids_limit: flags.pids_limit,
+            resources: Resources {
+                memory,
+                memory_swap,
+                nano_cpus: flags.cpus.map_or(0, |c| (c * 1e9) as i64),
+                cpu_shares: flags.cpu_shares.unwrap_or(0),
+                pids_limit: flags.pids_limit,
+                ..Resources::default()
+            },
             cap_add: flags.cap_add.clone(),
             cap_drop: flags.cap_drop.clone(),
             privileged: flags.privileged,
@@ -189,7 +198,6 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
                 .map(|m| super::volume::parse_mount_flag(m).map_err(|e| fail(125, e)))
                 .collect::<Result<_>>()?,
             volumes_from: flags.volumes_from.clone(),
-            ..HostConfig::default()
         },
     })
 }
@@ -644,11 +652,7 @@ pub fn logs(engine: &Engine, args: LogsArgs) -> Result<ExitCode> {
 pub fn exec(engine: &Engine, args: ExecArgs) -> Result<ExitCode> {
     let mut parts = args.container_and_command.clone();
     let container = parts.remove(0);
-    let mut env = Vec::new();
-    read_env_files(&args.env_file, &mut env)?;
-    for e in &args.env {
-        expand_env(e, &mut env);
-    }
+    let env = environment(&args.environment)?;
     let opts = ExecOptions {
         cmd: parts,
         interactive: args.interactive,

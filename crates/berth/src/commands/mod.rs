@@ -16,8 +16,8 @@ use anyhow::Result;
 use berth_engine::Engine;
 
 use crate::cli::{
-    BuilderCommand, Cli, Command, ContainerCommand, GlobalArgs, ImageCommand, NetworkCommand,
-    SystemCommand,
+    BuilderCommand, Cli, Command, ContainerCommand, ContainerVerb, GlobalArgs, ImageCommand,
+    NetworkCommand, SystemCommand,
 };
 
 /// An error that carries its own exit status (e.g. 125 for engine errors of `run`).
@@ -89,9 +89,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Login(a) => registry::login(&open(g)?, a),
         Command::Logout(a) => registry::logout(&open(g)?, a),
         Command::Search(a) => registry::search(&open(g)?, a),
-        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
-            update::update(&open(g)?, a)
-        }
         Command::Network(NetworkCommand::Create(a)) => network::create(&open(g)?, a),
         Command::Network(NetworkCommand::Ls(a)) => network::ls(&open(g)?, a),
         Command::Network(NetworkCommand::Inspect(a)) => network::inspect(&open(g)?, a),
@@ -102,68 +99,40 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::System(SystemCommand::Reset(a)) => network::reset(open(g)?, g, a),
         Command::DnsServer(a) => network::dns_server(g, a),
         Command::Volume(c) => volume::dispatch(&open(g)?, c),
-        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
-            container::attach(&open(g)?, a)
-        }
-        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
-            container::commit(&open(g)?, a)
-        }
-        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => container::cp(&open(g)?, a),
-        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
-            container::create(&open(g)?, a)
-        }
-        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
-            container::diff(&open(g)?, a)
-        }
-        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => {
-            container::exec(&open(g)?, a)
-        }
-        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
-            container::export(&open(g)?, a)
-        }
-        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
-            container::kill(&open(g)?, a)
-        }
-        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
-            container::logs(&open(g)?, a)
-        }
-        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
-            container::pause(&open(g)?, a)
-        }
-        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
-            container::port(&open(g)?, a)
+        Command::ContainerVerb(verb) | Command::Container(ContainerCommand::Verb(verb)) => {
+            container_verb(&open(g)?, *verb)
         }
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => container::ps(&open(g)?, a),
-        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
-            container::rename(&open(g)?, a)
-        }
-        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
-            container::restart(&open(g)?, a)
-        }
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => container::rm(&open(g)?, a),
-        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
-            container::run(&open(g)?, a)
-        }
-        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
-            container::start(&open(g)?, a)
-        }
-        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
-            container::stats(&open(g)?, a)
-        }
-        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
-            container::stop(&open(g)?, a)
-        }
-        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
-            container::top(&open(g)?, a)
-        }
-        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
-            container::unpause(&open(g)?, a)
-        }
-        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
-            container::wait(&open(g)?, a)
-        }
         Command::Container(ContainerCommand::Inspect(a)) => container::inspect(&open(g)?, a),
         Command::Container(ContainerCommand::Prune(a)) => container::prune(&open(g)?, a),
         Command::Monitor(a) => container::monitor(g, a),
+    }
+}
+
+/// The verbs `berth VERB` and `berth container VERB` share.
+fn container_verb(engine: &Engine, verb: ContainerVerb) -> Result<ExitCode> {
+    match verb {
+        ContainerVerb::Attach(a) => container::attach(engine, a),
+        ContainerVerb::Commit(a) => container::commit(engine, a),
+        ContainerVerb::Cp(a) => container::cp(engine, a),
+        ContainerVerb::Create(a) => container::create(engine, a),
+        ContainerVerb::Diff(a) => container::diff(engine, a),
+        ContainerVerb::Exec(a) => container::exec(engine, a),
+        ContainerVerb::Export(a) => container::export(engine, a),
+        ContainerVerb::Kill(a) => container::kill(engine, a),
+        ContainerVerb::Logs(a) => container::logs(engine, a),
+        ContainerVerb::Pause(a) => container::pause(engine, a),
+        ContainerVerb::Port(a) => container::port(engine, a),
+        ContainerVerb::Rename(a) => container::rename(engine, a),
+        ContainerVerb::Restart(a) => container::restart(engine, a),
+        ContainerVerb::Run(a) => container::run(engine, a),
+        ContainerVerb::Start(a) => container::start(engine, a),
+        ContainerVerb::Stats(a) => container::stats(engine, a),
+        ContainerVerb::Stop(a) => container::stop(engine, a),
+        ContainerVerb::Top(a) => container::top(engine, a),
+        ContainerVerb::Unpause(a) => container::unpause(engine, a),
+        ContainerVerb::Update(a) => update::update(engine, a),
+        ContainerVerb::Wait(a) => container::wait(engine, a),
     }
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use berth_engine::container::{RestartPolicy, UpdateOptions};
+use berth_engine::container::{Resources, RestartPolicy, UpdateOptions};
 use berth_engine::{Engine, EngineError};
 
 use super::container::each;
@@ -25,14 +25,16 @@ pub fn update(engine: &Engine, args: UpdateArgs) -> Result<ExitCode> {
             message,
         })?;
     let update = UpdateOptions {
-        memory: args.memory.unwrap_or(0),
-        memory_swap: args.memory_swap.unwrap_or(0),
-        memory_reservation: args.memory_reservation.unwrap_or(0),
-        nano_cpus: args.cpus.unwrap_or(0),
-        cpu_shares: args.cpu_shares.unwrap_or(0),
-        cpu_period: args.cpu_period.unwrap_or(0),
-        cpu_quota: args.cpu_quota.unwrap_or(0),
-        pids_limit: args.pids_limit,
+        resources: Resources {
+            memory: args.memory.unwrap_or(0),
+            memory_swap: args.memory_swap.unwrap_or(0),
+            memory_reservation: args.memory_reservation.unwrap_or(0),
+            nano_cpus: args.cpus.unwrap_or(0),
+            cpu_shares: args.cpu_shares.unwrap_or(0),
+            cpu_period: args.cpu_period.unwrap_or(0),
+            cpu_quota: args.cpu_quota.unwrap_or(0),
+            pids_limit: args.pids_limit,
+        },
         restart_policy,
     };
     each(&args.containers, |name| -> Result<(), EngineError> {

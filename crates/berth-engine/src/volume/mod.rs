@@ -27,6 +27,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Value};
 
 use crate::container::{now_nanos, rfc3339};
+use crate::error::io_error;
 use crate::{Engine, EngineError, Result};
 
 /// The directory under the root holding one directory per volume.
@@ -215,15 +216,6 @@ impl VolumeRequest {
 pub fn random_name() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
-    let path = path.display().to_string();
-    move |source| EngineError::Io {
-        action,
-        path,
-        source,
-    }
 }
 
 /// Docker's wording for an unknown volume.

@@ -9,6 +9,11 @@
 //! The root is a [`ContainerView`]: what the container's processes see, volumes and binds
 //! included, whether it runs or not. Like Docker, a copy into a read-only mount point is
 //! refused up front (the kernel refuses it anyway, with a less helpful error).
+//!
+//! With `-` for the host side, `cp` streams a tar: the layer packer and unpacker do the
+//! walking, handed a `/proc/self/fd/N` path of a directory resolved as above, so every lookup
+//! they make is relative to that descriptor (the packer's `O_NOFOLLOW` walk, the unpacker's
+//! `RESOLVE_BENEATH`), however the container rearranges its tree meanwhile.
 
 use std::ffi::OsStr;
 use std::fs::File;

@@ -131,8 +131,14 @@ fn cp_stream_names_entries_like_docker() {
     assert_eq!(entry_data(&file, "file"), b"top\n");
     assert_eq!(
         tar_names(&cp_out(&b, &["cp", "src:/dir/.", "-"])),
-        ["sub/", "sub/f"]
+        ["./", "./sub/", "./sub/f"]
     );
+    assert_eq!(
+        tar_names(&cp_out(&b, &["cp", "src:/link/.", "-"])),
+        ["./", "./sub/", "./sub/f"]
+    );
+    let r = b.fails(["cp", "src:/file/.", "-"]);
+    assert!(r.stderr.contains("not a directory"), "{}", r.stderr);
     // A symlink is archived as itself, unless -L (or a trailing `/`) follows it; what it leads
     // to is then named after the link.
     let link = cp_out(&b, &["cp", "src:/link", "-"]);
@@ -199,6 +205,9 @@ fn cp_stream_round_trips_into_stopped_and_running_containers() {
     b.ok("run -d --network none --name live busybox sleep 600".split(' '));
     cp_in(&b, &tar, "live:/");
     assert_eq!(b.ok(["exec", "live", "cat", "/dir/sub/f"]), "deep\n");
+    let contents = cp_out(&b, &["cp", "src:/dir/.", "-"]);
+    cp_in(&b, &contents, "live:/tmp");
+    assert_eq!(b.ok(["exec", "live", "cat", "/tmp/sub/f"]), "deep\n");
     assert_eq!(
         tar_names(&cp_out(&b, &["cp", "live:/dir/sub", "-"])),
         ["sub/", "sub/f"]

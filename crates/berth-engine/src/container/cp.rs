@@ -294,7 +294,7 @@ impl Engine {
 
 impl Engine {
     /// `cp CONTAINER:SRC -`: a tar of SRC on `out`, its entries named from SRC's basename
-    /// (`etc/`, `etc/passwd`…), or only its contents for `SRC/.`.
+    /// (`etc/`, `etc/passwd`…), or from `.` for `SRC/.` (`./`, `./passwd`…).
     pub fn archive_from_container(
         &self,
         name_or_id: &str,
@@ -315,12 +315,16 @@ impl Engine {
                 })?;
             pack(&dir, &PackOptions::default(), out)
         };
+        let contents_only = src.ends_with("/.");
         let src_clean = src.trim_end_matches("/.");
         let (_, src_name) = split(src_clean);
-        if src.ends_with("/.") || src_name.is_empty() || src_name == "." {
+        if src_name.is_empty() || src_name == "." {
+            // The root has no parent to pick it from: its contents, without a `./` entry.
             return contents(src_clean, out);
         }
-        let path = if follow_link || src.ends_with('/') {
+        // `SRC/` and `SRC/.` name what a symlink SRC leads to, as a path lookup would.
+        let wants_dir = contents_only || src.ends_with('/');
+        let path = if follow_link || wants_dir {
             follow_links(root_fd.as_fd(), src_clean, name_or_id)?
         } else {
             src_clean.to_string()
@@ -338,11 +342,17 @@ impl Engine {
                 e => errno("stat", src)(e),
             },
         )?;
-        if src.ends_with('/') && FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+        if wants_dir && FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
             return Err(EngineError::InvalidArgument(format!(
                 "not a directory: {src}"
             )));
         }
+        // Docker's names: `SRC/.` is written as `./`, `./FILE`…
+        let top = if contents_only {
+            "."
+        } else {
+            src_name.as_str()
+        };
         // The walk starts at the parent and keeps only SRC's entry and what is below it.
         let only_src = |rel: &Path, _: bool| {
             if rel.starts_with(&name) {
@@ -353,7 +363,7 @@ impl Engine {
         };
         let opts = PackOptions {
             filter: Some(&only_src),
-            rename_top: Some(src_name.as_bytes()),
+            rename_top: Some(top.as_bytes()),
             ..PackOptions::default()
         };
         pack(&dir, &opts, out)

@@ -4,6 +4,7 @@ mod archive;
 mod build;
 mod cli;
 mod containers;
+mod cp_stream;
 mod events;
 mod images;
 mod lifecycle;

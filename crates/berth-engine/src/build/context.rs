@@ -69,6 +69,7 @@ impl Context {
                     preserve_ownership: false,
                     convert_whiteouts: false,
                     symlinks: SymlinkScope::Beneath,
+                    apply_root_entry: true,
                 };
                 layer::unpack(reader, &d, &opts).map_err(|e| {
                     BuildError::Invalid(format!("failed to read the context archive: {e}"))

@@ -486,6 +486,7 @@ pub(super) fn copy(engine: &Engine, req: &CopyRequest<'_>) -> Result<PathBuf> {
                     preserve_ownership: true,
                     convert_whiteouts: false,
                     symlinks: SymlinkScope::Beneath,
+                    apply_root_entry: true,
                 };
                 layer::unpack(reader, &target_dir, &opts).map_err(|err| {
                     BuildError::Source(format!("failed to extract {}: {err}", e.path))

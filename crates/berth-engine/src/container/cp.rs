@@ -9,15 +9,21 @@
 //! The root is a [`ContainerView`]: what the container's processes see, volumes and binds
 //! included, whether it runs or not. Like Docker, a copy into a read-only mount point is
 //! refused up front (the kernel refuses it anyway, with a less helpful error).
+//!
+//! With `-` for the host side, `cp` streams a tar: the layer packer and unpacker do the
+//! walking, handed a `/proc/self/fd/N` path of a directory resolved as above, so every lookup
+//! they make is relative to that descriptor (the packer's `O_NOFOLLOW` walk, the unpacker's
+//! `RESOLVE_BENEATH`), however the container rearranges its tree meanwhile.
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use berth_image::layer::{self, LayerError, PackOptions, Select, SymlinkScope, UnpackOptions};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
@@ -64,6 +70,70 @@ fn open_in_root(root: BorrowedFd<'_>, path: &str, flags: OFlags) -> rustix::io::
     )
 }
 
+/// What `cp` works on: the container's view (held open while it is used) and its root as a
+/// directory descriptor, from which every path below is resolved.
+fn open_view(engine: &Engine, container: &Container) -> Result<(ContainerView, OwnedFd)> {
+    let view = ContainerView::open(engine, container)?;
+    let root = rustix::fs::open(
+        &view.root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(errno("open", &container.id))?;
+    Ok((view, root))
+}
+
+/// A path naming the directory `fd` itself, for code that walks from a path: opening it
+/// reopens that very directory, whatever has been renamed or swapped since, so every lookup
+/// after it stays relative to `fd`.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn not_found(path: &str, container: &str) -> EngineError {
+    EngineError::NotFound(format!(
+        "Could not find the file {path} in container {container}"
+    ))
+}
+
+/// A tar stream problem in one line, causes included: the CLI shows only this message.
+fn tar_error(e: LayerError) -> EngineError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    EngineError::InvalidArgument(message)
+}
+
+/// `-L`: the path a symlink at `path` leads to, one link at a time, each resolved inside the
+/// root as the container would.
+fn follow_links(root: BorrowedFd<'_>, path: &str, container: &str) -> Result<String> {
+    // Linux's own limit on links in one lookup.
+    const MAX_LINKS: usize = 40;
+    let mut path = path.to_string();
+    for _ in 0..MAX_LINKS {
+        let (parent, name) = split(&path);
+        let dir = open_in_root(root, &parent, OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(|_| not_found(&path, container))?;
+        match rustix::fs::readlinkat(&dir, name.as_str(), Vec::new()) {
+            Ok(target) => {
+                let target = target.to_string_lossy();
+                path = if target.starts_with('/') {
+                    target.into_owned()
+                } else {
+                    format!("{}/{target}", parent.trim_end_matches('/'))
+                };
+            }
+            Err(Errno::INVAL) => return Ok(path),
+            Err(Errno::NOENT) => return Err(not_found(&path, container)),
+            Err(e) => return Err(errno("read link", &path)(e)),
+        }
+    }
+    Err(errno("follow", &path)(Errno::LOOP))
+}
+
 /// Splits `a/b/c` into (`a/b`, `c`); `/` has no name.
 fn split(path: &str) -> (String, String) {
     let trimmed = path.trim_end_matches('/');
@@ -90,13 +160,7 @@ impl Engine {
         opts: &CopyOptions,
     ) -> Result<()> {
         let c = self.container(name_or_id)?;
-        let view = ContainerView::open(self, &c)?;
-        let root_fd = rustix::fs::open(
-            &view.root,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno("open", &c.id))?;
+        let (_view, root_fd) = open_view(self, &c)?;
         let contents_only = src.ends_with("/.");
         let src_clean = src.trim_end_matches("/.");
         let flags = if opts.follow_link || src.ends_with('/') {
@@ -106,9 +170,7 @@ impl Engine {
         };
         let fd = open_in_root(root_fd.as_fd(), src_clean, flags).map_err(|e| {
             if e == Errno::NOENT {
-                EngineError::NotFound(format!(
-                    "Could not find the file {src} in container {name_or_id}"
-                ))
+                not_found(src, name_or_id)
             } else {
                 EngineError::Io {
                     action: "open",
@@ -178,13 +240,7 @@ impl Engine {
             EngineError::NotFound(format!("lstat {src_str}: no such file or directory"))
         })?;
         let contents_only = src_str.ends_with("/.");
-        let view = ContainerView::open(self, &c)?;
-        let root_fd = rustix::fs::open(
-            &view.root,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno("open", &c.id))?;
+        let (_view, root_fd) = open_view(self, &c)?;
         let src_name = src
             .file_name()
             .map(|n| n.to_os_string())
@@ -237,6 +293,114 @@ impl Engine {
 }
 
 impl Engine {
+    /// `cp CONTAINER:SRC -`: a tar of SRC on `out`, its entries named from SRC's basename
+    /// (`etc/`, `etc/passwd`…), or from `.` for `SRC/.` (`./`, `./passwd`…).
+    pub fn archive_from_container(
+        &self,
+        name_or_id: &str,
+        src: &str,
+        follow_link: bool,
+        out: impl Write,
+    ) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let (_view, root_fd) = open_view(self, &c)?;
+        let pack = |dir: &OwnedFd, opts: &PackOptions<'_>, out| {
+            layer::pack_dir(&fd_path(dir), out, opts).map_err(tar_error)
+        };
+        let contents = |path: &str, out| {
+            let dir = open_in_root(root_fd.as_fd(), path, OFlags::RDONLY | OFlags::DIRECTORY)
+                .map_err(|e| match e {
+                    Errno::NOENT => not_found(src, name_or_id),
+                    e => errno("open", src)(e),
+                })?;
+            pack(&dir, &PackOptions::default(), out)
+        };
+        let contents_only = src.ends_with("/.");
+        let src_clean = src.trim_end_matches("/.");
+        let (_, src_name) = split(src_clean);
+        if src_name.is_empty() || src_name == "." {
+            // The root has no parent to pick it from: its contents, without a `./` entry.
+            return contents(src_clean, out);
+        }
+        // `SRC/` and `SRC/.` name what a symlink SRC leads to, as a path lookup would.
+        let wants_dir = contents_only || src.ends_with('/');
+        let path = if follow_link || wants_dir {
+            follow_links(root_fd.as_fd(), src_clean, name_or_id)?
+        } else {
+            src_clean.to_string()
+        };
+        let (parent, name) = split(&path);
+        if name.is_empty() || name == "." || name == ".." {
+            // A link to `..` or `.`: no name of its own to select from its parent.
+            return contents(&path, out);
+        }
+        let dir = open_in_root(root_fd.as_fd(), &parent, OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(|_| not_found(src, name_or_id))?;
+        let stat = rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(
+            |e| match e {
+                Errno::NOENT => not_found(src, name_or_id),
+                e => errno("stat", src)(e),
+            },
+        )?;
+        if wants_dir && FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+            return Err(EngineError::InvalidArgument(format!(
+                "not a directory: {src}"
+            )));
+        }
+        // Docker's names: `SRC/.` is written as `./`, `./FILE`…
+        let top = if contents_only {
+            "."
+        } else {
+            src_name.as_str()
+        };
+        // The walk starts at the parent and keeps only SRC's entry and what is below it.
+        let only_src = |rel: &Path, _: bool| {
+            if rel.starts_with(&name) {
+                Select::Include
+            } else {
+                Select::Prune
+            }
+        };
+        let opts = PackOptions {
+            filter: Some(&only_src),
+            rename_top: Some(top.as_bytes()),
+            ..PackOptions::default()
+        };
+        pack(&dir, &opts, out)
+    }
+
+    /// `cp - CONTAINER:DEST`: extracts the tar on `input` into DEST, an existing directory.
+    /// Ownership in the tar is kept and `.wh.` names are plain files; the tar can only write
+    /// below DEST, never through a symlink out of it.
+    pub fn extract_to_container(
+        &self,
+        input: impl Read,
+        name_or_id: &str,
+        dest: &str,
+    ) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let (_view, root_fd) = open_view(self, &c)?;
+        let dir = open_in_root(root_fd.as_fd(), dest, OFlags::RDONLY | OFlags::DIRECTORY).map_err(
+            |e| match e {
+                Errno::NOENT => not_found(dest, name_or_id),
+                Errno::NOTDIR => {
+                    EngineError::InvalidArgument("extraction point is not a directory".into())
+                }
+                e => errno("open", dest)(e),
+            },
+        )?;
+        self.refuse_read_only(&c, dest)?;
+        let opts = UnpackOptions {
+            preserve_ownership: true,
+            convert_whiteouts: false,
+            symlinks: SymlinkScope::Beneath,
+            apply_root_entry: false,
+        };
+        layer::unpack(input, &fd_path(&dir), &opts)
+            .map(|_| ())
+            .map_err(tar_error)
+    }
+
     /// Docker's checks before writing `path` into `container`: not into a read-only mount
     /// point, nor outside the mount points of a container with a read-only root.
     fn refuse_read_only(&self, container: &Container, path: &str) -> Result<()> {
@@ -301,12 +465,7 @@ fn copy_out(fd: &OwnedFd, stat: &rustix::fs::Stat, what: &str, dest: &Path) -> R
 
 /// Reopens an `O_PATH` descriptor for reading (through its `/proc/self/fd` link).
 fn reopen(fd: &OwnedFd) -> rustix::io::Result<OwnedFd> {
-    use std::os::fd::AsRawFd;
-    rustix::fs::open(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
+    rustix::fs::open(fd_path(fd), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
 }
 
 fn copy_out_children(dir: &OwnedFd, what: &str, dest: &Path) -> Result<()> {

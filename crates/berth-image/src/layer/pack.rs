@@ -55,6 +55,9 @@ pub struct PackOptions<'a> {
     pub clamp_mtime: Option<i64>,
     /// Leaves entries out of the tar, e.g. for `.dockerignore`.
     pub filter: Option<PathFilter<'a>>,
+    /// Writes the first component of every name as this instead: `cp -L LINK -` packs what
+    /// the link leads to under the link's name.
+    pub rename_top: Option<&'a [u8]>,
 }
 
 impl fmt::Debug for PackOptions<'_> {
@@ -62,6 +65,7 @@ impl fmt::Debug for PackOptions<'_> {
         f.debug_struct("PackOptions")
             .field("clamp_mtime", &self.clamp_mtime)
             .field("filter", &self.filter.map(|_| "<fn>"))
+            .field("rename_top", &self.rename_top)
             .finish()
     }
 }
@@ -136,7 +140,7 @@ impl<'a, W: Write> Packer<'a, W> {
             mtime = mtime.min(clamp);
         }
         Entry {
-            name: node.rel.to_vec(),
+            name: self.entry_name(node.rel),
             kind,
             mode: st.st_mode & 0o7777,
             uid: st.st_uid,
@@ -146,6 +150,20 @@ impl<'a, W: Write> Packer<'a, W> {
             link: b"",
             dev: (0, 0),
             xattrs: &[],
+        }
+    }
+
+    /// The tar name of the node at `rel`.
+    fn entry_name(&self, rel: &[u8]) -> Vec<u8> {
+        match self.opts.rename_top {
+            Some(top) => {
+                let rest = rel
+                    .iter()
+                    .position(|&b| b == b'/')
+                    .map_or(&[][..], |i| &rel[i..]);
+                [top, rest].concat()
+            }
+            None => rel.to_vec(),
         }
     }
 
@@ -242,8 +260,9 @@ impl<'a, W: Write> Packer<'a, W> {
             return Ok(false);
         }
         let key = sys::inode_key(node.stat);
+        let name = self.entry_name(node.rel);
         if let hash_map::Entry::Vacant(first) = self.links.entry(key) {
-            first.insert(node.rel.to_vec());
+            first.insert(name);
             return Ok(false);
         }
         let mut entry = self.entry_for(node, EntryType::Link);

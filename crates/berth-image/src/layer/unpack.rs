@@ -45,6 +45,9 @@ pub struct UnpackOptions {
     pub convert_whiteouts: bool,
     /// How symlinks in parent paths are treated.
     pub symlinks: SymlinkScope,
+    /// Give `dest` the owner, mode and times of the tar's `./` entry. Off for `cp` into an
+    /// existing directory, which, as with Docker, keeps its own.
+    pub apply_root_entry: bool,
 }
 
 impl Default for UnpackOptions {
@@ -53,6 +56,7 @@ impl Default for UnpackOptions {
             preserve_ownership: true,
             convert_whiteouts: true,
             symlinks: SymlinkScope::Beneath,
+            apply_root_entry: true,
         }
     }
 }
@@ -328,6 +332,9 @@ impl Unpacker<'_> {
     fn directory(&mut self, path: &EntryPath, raw: &[u8], meta: &Meta) -> Result<()> {
         let rel = path.as_bytes();
         let Some((parent, name)) = path.split() else {
+            if !self.opts.apply_root_entry {
+                return Ok(());
+            }
             let root = self.root.fd();
             self.set_owner_mode_xattrs(XattrTarget::Fd(root), meta, FileType::Directory, rel)?;
             self.dir_times.push((Vec::new(), meta.times.clone()));

@@ -31,7 +31,7 @@ impl Store {
         let mut blob_writer = self.blob_writer()?;
         let opts = PackOptions {
             clamp_mtime,
-            filter: None,
+            ..PackOptions::default()
         };
         layer::pack_diff_with(dir, &mut blob_writer, &opts)?;
         let blob_size = blob_writer.written();

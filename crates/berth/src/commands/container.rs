@@ -875,6 +875,12 @@ pub fn cp(engine: &Engine, args: CpArgs) -> Result<ExitCode> {
         follow_link: args.follow_link,
     };
     match (split(&args.source), split(&args.destination)) {
+        (Some((c, src)), None) if args.destination == "-" => engine
+            .archive_from_container(&c, &src, args.follow_link, std::io::stdout().lock())
+            .map_err(|e| daemon_error(e, 1))?,
+        (None, Some((c, dst))) if args.source == "-" => engine
+            .extract_to_container(std::io::stdin().lock(), &c, &dst)
+            .map_err(|e| daemon_error(e, 1))?,
         (Some((c, src)), None) => engine
             .copy_from_container(&c, &src, std::path::Path::new(&args.destination), &copy)
             .map_err(|e| daemon_error(e, 1))?,

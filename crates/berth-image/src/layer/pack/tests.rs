@@ -559,3 +559,40 @@ fn overlay_round_trip() {
         "the stacked view has extra entries"
     );
 }
+
+#[test]
+fn rename_top_renames_names_and_hardlink_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("d/sub")).unwrap();
+    fs::write(src.join("d/sub/f"), b"f").unwrap();
+    fs::hard_link(src.join("d/sub/f"), src.join("d/g")).unwrap();
+    fs::write(src.join("other"), b"o").unwrap();
+    let only_d = |path: &Path, _: bool| {
+        if path.starts_with("d") {
+            Select::Include
+        } else {
+            Select::Prune
+        }
+    };
+    let tar = pack_to_vec(
+        &src,
+        &PackOptions {
+            filter: Some(&only_d),
+            rename_top: Some(b"new"),
+            ..PackOptions::default()
+        },
+    );
+    let entries: Vec<(String, String)> = listing(&tar).into_iter().map(|e| (e.0, e.2)).collect();
+    let expected = [
+        ("new/", ""),
+        ("new/g", ""),
+        ("new/sub/", ""),
+        ("new/sub/f", "new/g"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, l)| (n.to_string(), l.to_string()))
+        .collect();
+    assert_eq!(entries, expected);
+}

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -755,4 +755,35 @@ impl<W: io::Write> io::Write for Counting<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
     }
+}
+
+#[test]
+fn root_entry_is_applied_only_when_asked() {
+    let tar = RawTar::default()
+        .entry(RawEntry {
+            mode: 0o700,
+            mtime: 1_000_000_000,
+            ..RawEntry::dir("./")
+        })
+        .entry(RawEntry::file("f", b"f"))
+        .finish();
+    let mode = |d: &Path| fs::metadata(d).unwrap().mode() & 0o7777;
+
+    let applied = Sandbox::new();
+    fs::set_permissions(applied.dest(), fs::Permissions::from_mode(0o751)).unwrap();
+    unpack(&tar[..], &applied.dest(), &UnpackOptions::default()).unwrap();
+    assert_eq!(mode(&applied.dest()), 0o700);
+
+    let kept = Sandbox::new();
+    fs::set_permissions(kept.dest(), fs::Permissions::from_mode(0o751)).unwrap();
+    let before = fs::metadata(kept.dest()).unwrap().mtime();
+    let opts = UnpackOptions {
+        apply_root_entry: false,
+        ..UnpackOptions::default()
+    };
+    unpack(&tar[..], &kept.dest(), &opts).unwrap();
+    assert_eq!(mode(&kept.dest()), 0o751);
+    assert_ne!(fs::metadata(kept.dest()).unwrap().mtime(), 1_000_000_000);
+    assert!(before > 1_000_000_000);
+    assert_eq!(fs::read(kept.dest().join("f")).unwrap(), b"f");
 }

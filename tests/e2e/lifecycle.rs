@@ -479,3 +479,28 @@ fn rm_flag_mounts_a_volatile_overlay() {
         "{line}"
     );
 }
+
+#[test]
+fn a_finished_rm_container_never_brings_back_a_deleted_store() {
+    if !berth_tests::is_root() {
+        return;
+    }
+    let b = Berth::with_busybox();
+    let root = b.root();
+    let root_text = root.display().to_string();
+    for _ in 0..3 {
+        b.ok(["run", "--rm", "--network", "none", "busybox", "true"]);
+        // The monitor still cleans up after answering; the user deletes the store meanwhile.
+        std::fs::remove_dir_all(&root).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes_with(&root_text).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            processes_with(&root_text).is_empty(),
+            "monitors still running"
+        );
+        assert!(!root.exists(), "{root_text} came back");
+        b.import_busybox("busybox");
+    }
+}

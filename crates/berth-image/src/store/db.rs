@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use super::Result;
 
@@ -52,10 +52,17 @@ CREATE TABLE IF NOT EXISTS repo_digests (
 /// 0.1 ms, for a checkpoint (two cheap fsyncs) every few runs.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;
 
-/// Opens a connection with the settings every berth process uses; the database must exist in
-/// WAL mode already (as [`Db::open`] leaves it) for the settings to be the whole story.
+/// Opens a connection to an existing database (as [`Db::open`] leaves it: in WAL mode) with
+/// the settings every berth process uses. It never creates one: a process that outlives its
+/// command, such as a container's monitor, must not bring back a store that was deleted.
 pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    configure(Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?)
+}
+
+fn configure(conn: Connection) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
     // NORMAL is durable against a killed process in WAL mode; only a power cut can lose the
     // last transactions, and even then the database stays consistent.
@@ -79,7 +86,7 @@ pub struct Db {
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db> {
-        let conn = open_connection(path)?;
+        let conn = configure(Connection::open(path)?)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;")?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < 1 {

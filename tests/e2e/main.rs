@@ -13,6 +13,7 @@ mod registry;
 mod registry_auth;
 mod registry_faults;
 mod registry_platform;
+mod run_flags;
 mod store;
 mod update;
 mod volumes;

@@ -201,6 +201,9 @@ pub struct HostConfig {
     pub mounts: Vec<crate::volume::mounts::MountSpec>,
     /// `--volumes-from CONTAINER[:ro|rw]`.
     pub volumes_from: Vec<String>,
+    /// `--sysctl KEY=VALUE`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
 }
 
 #[cfg(test)]

@@ -195,6 +195,8 @@ fn validate_host_config(host: &HostConfig) -> Result<()> {
             return bad("conflicting options: container type network can't be used with links. This would result in undefined behavior".into());
         }
     }
+    super::sysctl::validate(&host.sysctls, &host.network_mode)
+        .map_err(EngineError::InvalidArgument)?;
     if host.auto_remove && !host.restart_policy.is_none() {
         return bad("conflicting options: cannot specify both --restart and --rm".into());
     }

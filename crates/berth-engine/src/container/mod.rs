@@ -40,6 +40,7 @@ pub mod state;
 pub mod stats;
 pub mod stop;
 pub mod sys;
+pub mod sysctl;
 pub mod top;
 pub mod update;
 pub mod wait;

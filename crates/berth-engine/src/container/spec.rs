@@ -232,13 +232,12 @@ pub fn build(container: &Container, dir: &Path, lowers: &[PathBuf]) -> Result<Va
     // Namespaces and network.
     let linux = &mut spec["linux"];
     linux["cgroupsPath"] = json!(super::cgroup_path(&container.id));
+    super::sysctl::apply_in_spec(&host.sysctls, linux);
     if host.network_mode == "host" {
         if let Some(ns) = linux["namespaces"].as_array_mut() {
             ns.retain(|n| n["type"] != "network");
         }
-        if let Some(obj) = linux.as_object_mut() {
-            obj.remove("sysctl");
-        }
+        super::sysctl::drop_network_sysctls(linux);
     }
 
     // Resources.

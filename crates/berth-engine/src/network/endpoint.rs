@@ -698,9 +698,8 @@ pub fn join_in_spec(
     if let Some(path) = netns {
         namespaces
             .push(serde_json::json!({ "type": "network", "path": path.display().to_string() }));
-    } else if let Some(obj) = linux.as_object_mut() {
-        // The host's namespace: its sysctls are not the container's to set.
-        obj.remove("sysctl");
+    } else {
+        crate::container::sysctl::drop_network_sysctls(linux);
     }
     Ok(())
 }

@@ -135,6 +135,9 @@ pub struct CreateFlags {
     /// Add link to another container (NAME[:ALIAS])
     #[arg(long)]
     pub link: Vec<String>,
+    /// Sysctl options
+    #[arg(long)]
+    pub sysctl: Vec<String>,
     /// Pull image before running ("always", "missing", "never")
     #[arg(long, default_value = "missing")]
     pub pull: String,

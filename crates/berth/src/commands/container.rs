@@ -198,6 +198,7 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
                 .map(|m| super::volume::parse_mount_flag(m).map_err(|e| fail(125, e)))
                 .collect::<Result<_>>()?,
             volumes_from: flags.volumes_from.clone(),
+            sysctls: berth_engine::container::sysctl::parse(&flags.sysctl),
         },
     })
 }

@@ -1,0 +1,90 @@
+//! `run`/`create` flags that shape the container's kernel view: `--sysctl`, `--mac-address`,
+//! `--domainname`. Root only (real namespaces and veths); each test skips when not root.
+
+use berth_tests::{is_root, Berth};
+
+fn root_berth() -> Option<Berth> {
+    is_root().then(Berth::with_busybox)
+}
+
+fn host_sysctl(path: &str) -> String {
+    std::fs::read_to_string(format!("/proc/sys/{path}")).expect("host sysctl readable")
+}
+
+#[test]
+fn sysctls_are_set_inside_and_never_on_the_host() {
+    let Some(b) = root_berth() else { return };
+    let port_start = host_sysctl("net/ipv4/ip_unprivileged_port_start");
+    let shmmni = host_sysctl("kernel/shmmni");
+    let id = b.ok([
+        "create",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=80",
+        "--sysctl",
+        "kernel.shmmni=1000",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/ip_unprivileged_port_start \
+         /proc/sys/kernel/shmmni",
+    ]);
+    let doc = b.inspect_container(id.trim());
+    assert_eq!(
+        doc["HostConfig"]["Sysctls"],
+        serde_json::json!({
+            "net.ipv4.ip_forward": "1",
+            "net.ipv4.ip_unprivileged_port_start": "80",
+            "kernel.shmmni": "1000",
+        })
+    );
+    let out = b.ok(["start", "-a", id.trim()]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["1", "80", "1000"]
+    );
+    assert_eq!(
+        host_sysctl("net/ipv4/ip_unprivileged_port_start"),
+        port_start
+    );
+    assert_eq!(host_sysctl("kernel/shmmni"), shmmni);
+}
+
+#[test]
+fn sysctls_outside_the_containers_namespaces_are_refused() {
+    let Some(b) = root_berth() else { return };
+    let before = b.ok(["ps", "-aq"]);
+    for (args, message) in [
+        (
+            vec!["--sysctl", "kernel.core_pattern=core"],
+            "sysctl \"kernel.core_pattern\" is not in a separate kernel namespace",
+        ),
+        (
+            vec!["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"],
+            "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace",
+        ),
+    ] {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend(args);
+        cmd.extend(["busybox", "true"]);
+        let run = b.fails(&cmd);
+        assert_eq!(run.code, 125, "{cmd:?}");
+        assert!(run.stderr.contains(message), "{cmd:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    }
+    assert_eq!(b.ok(["ps", "-aq"]), before, "nothing is stored");
+    // The IPC ones stay allowed beside the host's network.
+    let out = b.ok([
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--sysctl",
+        "kernel.shmmni=1000",
+        "busybox",
+        "cat",
+        "/proc/sys/kernel/shmmni",
+    ]);
+    assert_eq!(out.trim(), "1000");
+}

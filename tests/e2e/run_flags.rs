@@ -88,3 +88,86 @@ fn sysctls_outside_the_containers_namespaces_are_refused() {
     ]);
     assert_eq!(out.trim(), "1000");
 }
+
+#[test]
+fn mac_address_is_eth0s_on_the_first_network() {
+    let Some(b) = root_berth() else { return };
+    let out = b.ok([
+        "run",
+        "--rm",
+        "--mac-address",
+        "92:D0:C6:0A:29:33",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out.trim(), "92:d0:c6:0a:29:33");
+
+    b.ok(["network", "create", "rf-mac"]);
+    b.ok([
+        "run",
+        "-d",
+        "--name",
+        "mac",
+        "--network",
+        "rf-mac",
+        "--mac-address",
+        "92:d0:c6:0a:29:34",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let doc = b.inspect_container("mac");
+    assert_eq!(doc["Config"]["MacAddress"], "92:d0:c6:0a:29:34");
+    assert_eq!(
+        doc["NetworkSettings"]["Networks"]["rf-mac"]["MacAddress"],
+        "92:d0:c6:0a:29:34"
+    );
+    let net = b.ok(["network", "inspect", "rf-mac"]);
+    assert!(
+        net.contains("\"MacAddress\": \"92:d0:c6:0a:29:34\""),
+        "{net}"
+    );
+    // A second network keeps the derived address.
+    b.ok(["network", "connect", "bridge", "mac"]);
+    let inside = b.ok(["exec", "mac", "cat", "/sys/class/net/eth1/address"]);
+    assert!(inside.starts_with("02:42:"), "{inside}");
+    b.ok(["rm", "-f", "mac"]);
+    b.ok(["network", "rm", "rf-mac"]);
+
+    let before = b.ok(["ps", "-aq"]);
+    let bad = b.fails([
+        "create",
+        "--mac-address",
+        "92:d0:c6:0a:29",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(bad.code, 125);
+    assert_eq!(bad.stderr.trim().lines().count(), 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("92:d0:c6:0a:29 is not a valid mac address"),
+        "{}",
+        bad.stderr
+    );
+    for mode in ["host", "none"] {
+        let run = b.fails([
+            "create",
+            "--network",
+            mode,
+            "--mac-address",
+            "92:d0:c6:0a:29:33",
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(run.code, 125);
+        assert!(
+            run.stderr
+                .contains("conflicting options: mac-address and the network mode"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(b.ok(["ps", "-aq"]), before, "nothing is stored");
+}

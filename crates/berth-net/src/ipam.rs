@@ -150,6 +150,21 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
+/// A unicast Ethernet address written `aa:bb:cc:dd:ee:ff` or `aa-bb-cc-dd-ee-ff` (the
+/// six-byte forms of Go's `net.ParseMAC`, which Docker validates `--mac-address` with); a
+/// multicast address is refused, as the kernel refuses it for an interface.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let separator = if text.contains('-') { '-' } else { ':' };
+    let mut mac = [0u8; 6];
+    let mut groups = text.split(separator);
+    for byte in mac.iter_mut() {
+        let group = groups.next().filter(|g| g.len() == 2)?;
+        *byte = u8::from_str_radix(group, 16).ok()?;
+    }
+    let unicast = mac[0] & 1 == 0;
+    (groups.next().is_none() && unicast).then_some(mac)
+}
+
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn format_mac(mac: [u8; 6]) -> String {
     mac.iter()
@@ -213,6 +228,28 @@ mod tests {
             taken.insert(Ipv4Addr::new(10, 0, 0, i));
         }
         assert_eq!(next_free(net, &taken, None), None);
+    }
+
+    #[test]
+    fn mac_parses_the_six_byte_forms() {
+        assert_eq!(
+            parse_mac("02:42:AC:11:00:09"),
+            Some([2, 0x42, 0xac, 0x11, 0, 9])
+        );
+        assert_eq!(
+            parse_mac("02-42-ac-11-00-09"),
+            Some([2, 0x42, 0xac, 0x11, 0, 9])
+        );
+        for bad in [
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:09:01",
+            "2:42:ac:11:00:09",
+            "zz:42:ac:11:00:09",
+            "01:00:5e:00:00:01",
+            "02:42-ac:11:00:09",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
     }
 
     #[test]

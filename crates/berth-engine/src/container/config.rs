@@ -33,6 +33,9 @@ pub struct Config {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// `--mac-address`: the MAC of the container's interface on its first network.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
     /// `EXPOSE` and `--expose`: `"80/tcp": {}`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub exposed_ports: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,

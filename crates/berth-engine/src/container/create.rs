@@ -29,6 +29,8 @@ pub struct CreateOptions {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
+    /// `--mac-address`, already validated.
+    pub mac_address: Option<String>,
     pub tty: bool,
     pub open_stdin: bool,
     /// Attached in the foreground (`run` without `-d`, `create -a`).
@@ -56,6 +58,7 @@ impl Default for CreateOptions {
             workdir: None,
             user: None,
             hostname: None,
+            mac_address: None,
             tty: false,
             open_stdin: false,
             attach: false,
@@ -78,6 +81,13 @@ impl Engine {
             names::validate(name).map_err(EngineError::InvalidArgument)?;
         }
         validate_host_config(&opts.host)?;
+        let by_mode = matches!(opts.host.network_mode.as_str(), "host" | "none")
+            || opts.host.network_mode.starts_with("container:");
+        if opts.mac_address.is_some() && by_mode {
+            return Err(EngineError::InvalidArgument(
+                "conflicting options: mac-address and the network mode".into(),
+            ));
+        }
         let image_id = self.ensure_image(
             &opts.image,
             opts.pull,
@@ -284,6 +294,7 @@ fn merge_config(image: &RunConfig, opts: &CreateOptions, id: &str) -> Result<Con
             .clone()
             .or_else(|| Some(image.stop_signal.clone()).filter(|s| !s.is_empty())),
         stop_timeout: opts.stop_timeout.or(image.stop_timeout),
+        mac_address: opts.mac_address.clone().unwrap_or_default(),
         exposed_ports: image
             .exposed_ports
             .iter()

@@ -263,7 +263,7 @@ fn setup_namespace(
             &mut inside,
             &ns.file,
             &net,
-            ip,
+            (ip, endpoint_mac(&c.config.mac_address, k, ip)),
             k,
             &mut routed,
         )?;
@@ -342,6 +342,15 @@ fn extra_hosts(c: &Container, gateway: Option<Ipv4Addr>) -> Result<Vec<(String, 
         .collect()
 }
 
+/// The MAC of a container's `k`th endpoint: its `--mac-address` on the first, else the
+/// one Docker derives from the address.
+pub fn endpoint_mac(requested: &str, k: usize, ip: Ipv4Addr) -> [u8; 6] {
+    Some(requested)
+        .filter(|_| k == 0)
+        .and_then(ipam::parse_mac)
+        .unwrap_or_else(|| ipam::mac_for(ip))
+}
+
 /// Takes an address of `net` for the endpoint: the requested one, or the next free one.
 pub(super) fn lease(conn: &Connection, net: &Network, ep: &Endpoint, id: &str) -> Result<Ipv4Addr> {
     let subnet = net.subnet.expect("ensured networks have a subnet");
@@ -396,7 +405,7 @@ pub(super) fn lease(conn: &Connection, net: &Network, ep: &Endpoint, id: &str) -
 }
 
 /// A veth pair: `veth…` on the bridge (labelled with the installation's
-/// [`bridge::port_owner`]), `eth<k>` with `ip` inside; the first endpoint on a network that is
+/// [`bridge::port_owner`]), `eth<k>` with `ip` and `mac` inside; the first endpoint on a network that is
 /// not internal gets the default route.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn plug(
@@ -405,7 +414,7 @@ pub(super) fn plug(
     inside: &mut Netlink,
     ns_file: &OwnedFd,
     net: &Network,
-    ip: Ipv4Addr,
+    (ip, mac): (Ipv4Addr, [u8; 6]),
     k: usize,
     routed: &mut bool,
 ) -> Result<String> {
@@ -436,7 +445,7 @@ pub(super) fn plug(
         .map_err(|e| net_err("look up the container interface", e))?
         .ok_or_else(|| EngineError::Conflict(format!("{peer} is missing in the container")))?;
     inside
-        .set_link(peer_index, Some(ipam::mac_for(ip)), None)
+        .set_link(peer_index, Some(mac), None)
         .map_err(|e| net_err("bring up the container interface", e))?;
     inside
         .add_address(peer_index, ip, subnet.prefix())

@@ -201,20 +201,31 @@ impl Engine {
     pub fn inspect_network(&self, net: &Network) -> Result<Value> {
         let mut containers = serde_json::Map::new();
         let mut stmt = self.db().prepare(
-            "SELECT e.container_id, c.name, e.endpoint_id, e.ip FROM endpoints e
-             JOIN containers c ON c.id = e.container_id
+            "SELECT e.container_id, c.name, e.endpoint_id, e.ip,
+                    coalesce(json_extract(c.config, '$.MacAddress'), ''),
+                    (SELECT count(*) FROM endpoints f
+                     WHERE f.container_id = e.container_id AND f.attached < e.attached)
+             FROM endpoints e JOIN containers c ON c.id = e.container_id
              WHERE e.network_id = ?1 AND e.ip IS NOT NULL ORDER BY c.name",
         )?;
-        let rows: Vec<(String, String, String, String)> = stmt
+        type Row = (String, String, String, String, String, i64);
+        let rows: Vec<Row> = stmt
             .query_map([&net.id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        for (id, name, endpoint, ip) in rows {
+        for (id, name, endpoint, ip, requested_mac, k) in rows {
             let prefix = net.subnet.map_or(0, |s| s.prefix());
             let mac = ip
                 .parse()
-                .map(|ip| ipam::format_mac(ipam::mac_for(ip)))
+                .map(|ip| ipam::format_mac(endpoint::endpoint_mac(&requested_mac, k as usize, ip)))
                 .unwrap_or_default();
             containers.insert(
                 id,
@@ -356,7 +367,10 @@ impl Engine {
             &mut inside,
             &ns_file,
             &net,
-            ip,
+            (
+                ip,
+                endpoint::endpoint_mac(&c.config.mac_address, eps.len() - 1, ip),
+            ),
             eps.len() - 1,
             &mut routed,
         )?;

@@ -56,7 +56,11 @@ impl Engine {
         let mut networks = serde_json::Map::new();
         let mut top = json!({ "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "" });
         let mode = c.host_config.network_mode.as_str();
-        for ep in endpoint::endpoints(conn, &c.id).unwrap_or_default() {
+        for (k, ep) in endpoint::endpoints(conn, &c.id)
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
             let Ok(net) = resolve(conn, &ep.network_id) else {
                 continue;
             };
@@ -71,7 +75,7 @@ impl Engine {
                 .map(|g| g.to_string())
                 .unwrap_or_default();
             let mac = ip
-                .map(|ip| ipam::format_mac(ipam::mac_for(ip)))
+                .map(|ip| ipam::format_mac(endpoint::endpoint_mac(&c.config.mac_address, k, ip)))
                 .unwrap_or_default();
             let ip_text = ip.map(|ip| ip.to_string()).unwrap_or_default();
             if net.is_default() {

@@ -141,6 +141,13 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
     // Published ports are exposed too, as Docker records them.
     expose.extend(port_bindings.keys().cloned());
     let endpoint = super::network::run_endpoint(&flags.network_alias, &flags.ip)?;
+    if let Some(mac) = flags
+        .mac_address
+        .as_deref()
+        .filter(|mac| berth_net::ipam::parse_mac(mac).is_none())
+    {
+        return Err(fail(125, format!("{mac} is not a valid mac address")));
+    }
     let attach = !detach;
     Ok(CreateOptions {
         name: flags.name.clone(),
@@ -151,6 +158,7 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
         workdir: flags.workdir.clone(),
         user: flags.user.clone(),
         hostname: flags.hostname.clone(),
+        mac_address: flags.mac_address.clone(),
         tty: flags.tty,
         open_stdin: flags.interactive,
         attach,

@@ -171,3 +171,46 @@ fn mac_address_is_eth0s_on_the_first_network() {
     }
     assert_eq!(b.ok(["ps", "-aq"]), before, "nothing is stored");
 }
+
+#[test]
+fn domainname_is_the_uts_domain_and_in_etc_hosts() {
+    let Some(b) = root_berth() else { return };
+    let id = b.ok([
+        "create",
+        "--hostname",
+        "box",
+        "--domainname",
+        "example.test",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/sys/kernel/domainname /etc/hostname; hostname -d; grep -v '^[f:]' /etc/hosts; \
+         ip -4 -o addr show eth0",
+    ]);
+    let doc = b.inspect_container(id.trim());
+    assert_eq!(doc["Config"]["Domainname"], "example.test");
+    let out = b.ok(["start", "-a", id.trim()]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("example.test"), "{out}");
+    assert_eq!(
+        lines.next(),
+        Some("box"),
+        "/etc/hostname keeps the bare name: {out}"
+    );
+    assert_eq!(lines.next(), Some("example.test"), "hostname -d: {out}");
+    let ip = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .expect("eth0 has an address");
+    assert!(
+        out.contains(&format!("\n{ip}\tbox.example.test box\n")),
+        "{out}"
+    );
+
+    let long = "d".repeat(65);
+    let run = b.fails(["create", "--domainname", &long, "busybox", "true"]);
+    assert_eq!(run.code, 125);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+}

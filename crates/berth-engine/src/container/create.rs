@@ -29,6 +29,8 @@ pub struct CreateOptions {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
+    /// `--domainname`: the UTS domain name.
+    pub domainname: Option<String>,
     /// `--mac-address`, already validated.
     pub mac_address: Option<String>,
     pub tty: bool,
@@ -59,6 +61,7 @@ impl Default for CreateOptions {
             user: None,
             hostname: None,
             mac_address: None,
+            domainname: None,
             tty: false,
             open_stdin: false,
             attach: false,
@@ -271,7 +274,7 @@ fn merge_config(image: &RunConfig, opts: &CreateOptions, id: &str) -> Result<Con
                 id[..12].to_string()
             }
         }),
-        domainname: String::new(),
+        domainname: opts.domainname.clone().unwrap_or_default(),
         user: opts.user.clone().unwrap_or_else(|| image.user.clone()),
         attach_stdin: opts.attach && opts.open_stdin,
         attach_stdout: opts.attach,
@@ -304,6 +307,14 @@ fn merge_config(image: &RunConfig, opts: &CreateOptions, id: &str) -> Result<Con
             .map(|k| (k, Default::default()))
             .collect(),
     };
+    // The kernel's limit (__NEW_UTS_LEN): longer, the runtime's setdomainname would fail at
+    // every start.
+    if config.domainname.len() > 64 {
+        return Err(EngineError::InvalidArgument(format!(
+            "invalid domainname {:?}: longer than 64 bytes",
+            config.domainname
+        )));
+    }
     if config.args().is_empty() {
         return Err(EngineError::InvalidArgument("No command specified".into()));
     }

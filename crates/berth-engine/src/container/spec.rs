@@ -158,6 +158,9 @@ pub fn build(container: &Container, dir: &Path, lowers: &[PathBuf]) -> Result<Va
         }
     }
     spec["hostname"] = json!(config.hostname);
+    if !config.domainname.is_empty() {
+        spec["domainname"] = json!(config.domainname);
+    }
     spec["root"] = json!({ "path": "rootfs", "readonly": host.readonly_rootfs });
 
     // Mounts: the overlay root first, then Docker's defaults, the /etc files, tmpfs.

@@ -289,14 +289,19 @@ fn setup_namespace(
         conn, c,
     )?));
     let hostname = c.config.hostname.as_str();
-    let mut names: Vec<&str> = vec![hostname];
+    // Docker's line for the container's own name has `host.domain host` with a domain name.
+    let own_names = match c.config.domainname.as_str() {
+        "" => hostname.to_string(),
+        domain => format!("{hostname}.{domain} {hostname}"),
+    };
+    let mut names: Vec<&str> = vec![&own_names];
     if let Some((_, net, aliases)) = &own {
         if !net.is_default() {
             names.extend(aliases.iter().map(String::as_str));
         }
     }
     let hosts = files::hosts(
-        own.as_ref().map(|(ip, _, _)| (*ip, hostname)),
+        own.as_ref().map(|(ip, _, _)| (*ip, own_names.as_str())),
         &names,
         &extra,
     );

@@ -159,6 +159,7 @@ fn create_options(flags: &CreateFlags, detach: bool) -> Result<CreateOptions> {
         user: flags.user.clone(),
         hostname: flags.hostname.clone(),
         mac_address: flags.mac_address.clone(),
+        domainname: flags.domainname.clone(),
         tty: flags.tty,
         open_stdin: flags.interactive,
         attach,

@@ -729,13 +729,17 @@ fn volume_commands_output() {
         format!("Deleted Volumes:\n{free}\n\nTotal reclaimed space: 2.1MB\n")
     );
     assert_eq!(b.ok(["volume", "ls", "-q"]).lines().count(), 4);
+    // `label!=team` keeps alpha, the one volume labelled team.
+    let out = b.ok(["volume", "prune", "-f", "-a", "--filter", "label!=team"]);
+    assert!(out.contains("beta\n") && out.contains(random), "{out}");
+    assert!(!out.contains("alpha"), "{out}");
     let out = b.ok(["volume", "prune", "-f", "-a", "--filter", "label=env=prod"]);
     assert_eq!(
         out,
         "Deleted Volumes:\nalpha\n\nTotal reclaimed space: 0B\n"
     );
     let out = b.ok(["volume", "prune", "-af"]);
-    assert!(out.contains("beta\n") && out.contains(random), "{out}");
+    assert!(!out.contains("Deleted Volumes"), "{out}");
     // The volume of the stopped container "user" stays.
     assert_eq!(b.ok(["volume", "ls", "-q"]).lines().count(), 1);
     let df = b.ok(["system", "df"]);

@@ -96,9 +96,14 @@ pub struct PruneFilter {
 impl PruneFilter {
     /// Whether an object with these labels, created at `created` (nanoseconds), is pruned.
     pub fn matches(&self, labels: &BTreeMap<String, String>, created: i64) -> bool {
+        self.matches_labels(labels) && self.until.is_none_or(|t| created <= t)
+    }
+
+    /// The `label` and `label!` half of [`matches`](Self::matches), for objects without a
+    /// creation time to filter on (volumes).
+    pub fn matches_labels(&self, labels: &BTreeMap<String, String>) -> bool {
         labels_match(labels, &self.labels)
             && (self.labels_not.is_empty() || !labels_match(labels, &self.labels_not))
-            && self.until.is_none_or(|t| created <= t)
     }
 }
 
@@ -148,7 +153,7 @@ impl Engine {
         report.networks = self.prune_networks(&opts.filter)?;
 
         if opts.volumes {
-            let volumes = self.prune_volumes(false, &opts.filter.labels)?;
+            let volumes = self.prune_volumes(false, &opts.filter)?;
             report.volumes = volumes.removed;
             report.reclaimed += volumes.reclaimed;
         }

@@ -372,18 +372,18 @@ impl Engine {
         }
     }
 
-    /// `volume prune`: unused volumes (only anonymous ones unless `all`) whose labels match
-    /// every `(key, value)` filter. Also clears directories a crash left without a row.
+    /// `volume prune`: unused volumes (only anonymous ones unless `all`) whose labels pass
+    /// `filter`. Also clears directories a crash left without a row.
     pub fn prune_volumes(
         &self,
         all: bool,
-        labels: &[(String, Option<String>)],
+        filter: &crate::system::PruneFilter,
     ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
         let tx = self.store().db().write()?;
         let mut removed = Vec::new();
         for volume in load_all(&tx)? {
-            if !(all || volume.is_anonymous()) || !list::labels_match(&volume.labels, labels) {
+            if !(all || volume.is_anonymous()) || !filter.matches_labels(&volume.labels) {
                 continue;
             }
             if !users(&tx, &volume.name)?.is_empty() {

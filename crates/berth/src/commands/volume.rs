@@ -130,7 +130,7 @@ fn rm(engine: &Engine, args: VolumeRmArgs) -> Result<ExitCode> {
 }
 
 fn prune(engine: &Engine, args: VolumePruneArgs) -> Result<ExitCode> {
-    let labels = super::system::prune_filter(&args.filter, &["label"])?.labels;
+    let filter = super::system::prune_filter(&args.filter, &["label", "label!"])?;
     if !args.force {
         let warning = if args.all {
             "WARNING! This will remove all local volumes not used by at least one container."
@@ -141,7 +141,7 @@ fn prune(engine: &Engine, args: VolumePruneArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let report = engine.prune_volumes(args.all, &labels)?;
+    let report = engine.prune_volumes(args.all, &filter)?;
     if !report.removed.is_empty() {
         println!("Deleted Volumes:");
         for name in &report.removed {
